@@ -1,0 +1,43 @@
+//! Framework-neutral multi-tenancy for PostgreSQL SaaS backends.
+//!
+//! `tenancy-core` holds the contracts every other `tenancy` crate builds on: identifier and value
+//! types, the tenant lifecycle, roles, the registry traits, and the scope types that prove a tenant
+//! was resolved *and* the principal authorised. It depends on no database driver and no web
+//! framework: `tenancy-sqlx` and the adapters `tenancy-axum` / `tenancy-actix` depend on it.
+//!
+//! ```
+//! use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+//!     TenantId, TenantKey, UserId};
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let tenants = InMemoryTenantStore::new();
+//! let members = InMemoryMembershipStore::new();
+//! let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+//! let alice = UserId::new_random();
+//! tenants.insert(acme.clone());
+//! members.insert(acme.id, alice, Role::Owner);
+//! let scope = authorize(&tenants, &members, &TenantKey::Slug(acme.slug.clone()), alice)
+//!     .await
+//!     .unwrap();
+//! assert_eq!(scope.tenant_id(), acme.id);
+//! # });
+//! ```
+//!
+//! Minimum supported Rust version: 1.88.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod id;
+mod memory;
+mod role;
+mod scope;
+mod slug;
+mod store;
+mod tenant;
+
+pub use id::{IdParseError, TenantId, UserId};
+pub use memory::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore};
+pub use role::{Role, RoleParseError};
+pub use scope::{AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform};
+pub use slug::{DEFAULT_RESERVED_SLUGS, SlugError, SlugPolicy, TenantSlug};
+pub use store::{MembershipStore, PlatformAdmins, StoreError, TenantKey, TenantStore};
+pub use tenant::{IsolationMode, SchemaName, SchemaNameError, Tenant, TenantStatus};

@@ -1,0 +1,184 @@
+//! Scope types: values that prove a tenant was resolved and the principal authorised.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::store::{MembershipStore, PlatformAdmins, StoreError, TenantKey, TenantStore};
+use crate::{Role, Tenant, TenantId, TenantSlug, TenantStatus, UserId};
+
+/// Proof that a tenant was resolved, admits requests (active or in trial), and that a principal
+/// is a member of it with a given role.
+///
+/// Only this crate can construct one (through [`authorize`] or the request pipeline); there is no
+/// public constructor, no `Default`, no `Deserialize`. Cloning is cheap and keeps the proof.
+///
+/// ```compile_fail
+/// // A scope cannot be built by hand.
+/// let scope = tenancy_core::TenantScope { inner: todo!() };
+/// ```
+#[derive(Clone)]
+pub struct TenantScope {
+    inner: Arc<ScopeInner>,
+}
+
+struct ScopeInner {
+    tenant: Tenant,
+    user: UserId,
+    role: Role,
+}
+
+impl TenantScope {
+    /// Mints a scope after checking the tenant's status. Crate-private on purpose.
+    pub(crate) fn mint(tenant: Tenant, user: UserId, role: Role) -> Result<Self, AuthorizeError> {
+        if !tenant.status.admits_requests() {
+            return Err(AuthorizeError::TenantNotActive {
+                slug: tenant.slug.clone(),
+                status: tenant.status,
+            });
+        }
+        Ok(Self {
+            inner: Arc::new(ScopeInner { tenant, user, role }),
+        })
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &Tenant {
+        &self.inner.tenant
+    }
+
+    /// The tenant id.
+    pub fn tenant_id(&self) -> TenantId {
+        self.inner.tenant.id
+    }
+
+    /// The tenant slug.
+    pub fn slug(&self) -> &TenantSlug {
+        &self.inner.tenant.slug
+    }
+
+    /// The authorised principal.
+    pub fn user_id(&self) -> UserId {
+        self.inner.user
+    }
+
+    /// The principal's role in this tenant.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+}
+
+impl fmt::Debug for TenantScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantScope")
+            .field("tenant_id", &self.inner.tenant.id)
+            .field("slug", &self.inner.tenant.slug)
+            .field("user_id", &self.inner.user)
+            .field("role", &self.inner.role)
+            .finish()
+    }
+}
+
+/// Proof that a principal is a platform administrator. Distinct from [`TenantScope`]: it grants no
+/// tenant route and cannot be converted into or obtained from a tenant scope.
+#[derive(Clone)]
+pub struct PlatformScope {
+    admin: UserId,
+}
+
+impl PlatformScope {
+    /// The platform administrator.
+    pub fn admin_id(&self) -> UserId {
+        self.admin
+    }
+}
+
+impl fmt::Debug for PlatformScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlatformScope")
+            .field("admin_id", &self.admin)
+            .finish()
+    }
+}
+
+/// Why a scope could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeError {
+    /// No tenant has this key.
+    #[error("tenant `{0}` not found")]
+    UnknownTenant(TenantKey),
+    /// The tenant exists but is suspended, deleted, provisioning or out of trial.
+    #[error("tenant `{slug}` is {status}")]
+    TenantNotActive {
+        /// The tenant's slug.
+        slug: TenantSlug,
+        /// Its current status.
+        status: TenantStatus,
+    },
+    /// The principal is not a member of the tenant.
+    #[error("not a member of tenant `{0}`")]
+    NotMember(TenantSlug),
+    /// The principal is not a platform administrator.
+    #[error("not a platform administrator")]
+    NotPlatformAdmin,
+    /// A store failed; the request must fail closed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Looks the tenant up, checks its status and the principal's membership, and mints the scope.
+///
+/// This is the only road to a [`TenantScope`].
+///
+/// ```
+/// use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+///     TenantId, TenantKey, UserId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tenants = InMemoryTenantStore::new();
+/// let members = InMemoryMembershipStore::new();
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// let alice = UserId::new_random();
+/// tenants.insert(acme.clone());
+/// members.insert(acme.id, alice, Role::Admin);
+///
+/// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+/// assert_eq!(scope.role(), Role::Admin);
+///
+/// let mallory = UserId::new_random();
+/// assert!(authorize(&tenants, &members, &TenantKey::Id(acme.id), mallory).await.is_err());
+/// # });
+/// ```
+pub async fn authorize(
+    tenants: &dyn TenantStore,
+    members: &dyn MembershipStore,
+    key: &TenantKey,
+    user: UserId,
+) -> Result<TenantScope, AuthorizeError> {
+    let tenant = tenants
+        .get(key)
+        .await?
+        .ok_or_else(|| AuthorizeError::UnknownTenant(key.clone()))?;
+    if !tenant.status.admits_requests() {
+        return Err(AuthorizeError::TenantNotActive {
+            slug: tenant.slug.clone(),
+            status: tenant.status,
+        });
+    }
+    let role = members
+        .role_of(tenant.id, user)
+        .await?
+        .ok_or_else(|| AuthorizeError::NotMember(tenant.slug.clone()))?;
+    TenantScope::mint(tenant, user, role)
+}
+
+/// Checks that `user` is a platform administrator and mints a [`PlatformScope`].
+pub async fn authorize_platform(
+    admins: &dyn PlatformAdmins,
+    user: UserId,
+) -> Result<PlatformScope, AuthorizeError> {
+    if admins.is_platform_admin(user).await? {
+        tracing::info!(admin_id = %user, "platform scope issued");
+        Ok(PlatformScope { admin: user })
+    } else {
+        Err(AuthorizeError::NotPlatformAdmin)
+    }
+}

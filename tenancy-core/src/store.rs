@@ -1,0 +1,112 @@
+//! Registry contracts: where tenants, memberships and platform admins are looked up.
+//!
+//! Each trait has one required method and is used as `Arc<dyn Trait>` by the pipeline, so it is
+//! declared with [`async_trait`](async_trait::async_trait) (object safe, boxed future).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::{Role, Tenant, TenantId, TenantSlug, UserId};
+
+/// How a tenant is addressed: by id or by slug.
+///
+/// ```
+/// use tenancy_core::TenantKey;
+/// let key = TenantKey::Slug("acme".parse()?);
+/// assert_eq!(key.to_string(), "acme");
+/// # Ok::<(), tenancy_core::SlugError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum TenantKey {
+    /// By id.
+    Id(TenantId),
+    /// By slug.
+    Slug(TenantSlug),
+}
+
+impl fmt::Debug for TenantKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "TenantKey::Id({id})"),
+            Self::Slug(s) => write!(f, "TenantKey::Slug({s})"),
+        }
+    }
+}
+
+impl fmt::Display for TenantKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => fmt::Display::fmt(id, f),
+            Self::Slug(s) => fmt::Display::fmt(s, f),
+        }
+    }
+}
+
+impl From<TenantId> for TenantKey {
+    fn from(id: TenantId) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl From<TenantSlug> for TenantKey {
+    fn from(slug: TenantSlug) -> Self {
+        Self::Slug(slug)
+    }
+}
+
+/// A store backend failed (connection lost, timeout, corrupt row).
+///
+/// The message shown to users never includes the source; log the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} is unavailable")]
+pub struct StoreError {
+    what: &'static str,
+    #[source]
+    source: Box<dyn StdError + Send + Sync + 'static>,
+}
+
+impl StoreError {
+    /// Wraps a backend error; `what` names the store in the message (`tenant store`).
+    pub fn new(what: &'static str, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            what,
+            source: source.into(),
+        }
+    }
+}
+
+/// Looks tenants up by id or slug.
+///
+/// ```
+/// use tenancy_core::{InMemoryTenantStore, Tenant, TenantId, TenantKey, TenantStore};
+/// # tokio_test_block(async {
+/// let store = InMemoryTenantStore::new();
+/// let t = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// store.insert(t.clone());
+/// assert_eq!(store.get(&TenantKey::Id(t.id)).await.unwrap(), Some(t));
+/// # });
+/// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// The tenant with this key, or `None` when unknown.
+    async fn get(&self, key: &TenantKey) -> Result<Option<Tenant>, StoreError>;
+}
+
+/// Looks up a user's role in one tenant.
+#[async_trait]
+pub trait MembershipStore: Send + Sync {
+    /// The role of `user` in `tenant`, or `None` when not a member.
+    async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError>;
+}
+
+/// Says whether a user is a platform administrator.
+#[async_trait]
+pub trait PlatformAdmins: Send + Sync {
+    /// Whether `user` is a platform administrator.
+    async fn is_platform_admin(&self, user: UserId) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,4 @@
+//! PostgreSQL side of `tenancy`.
+#![forbid(unsafe_code)]
+
+pub use tenancy_core;

@@ -1,0 +1,3 @@
+//! Cross-crate isolation tests for `tenancy`, and the isolation property harness users can run
+//! against their own schema.
+#![forbid(unsafe_code)]
