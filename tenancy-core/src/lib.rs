@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cache;
 mod id;
 mod memory;
 mod role;
@@ -34,6 +35,7 @@ mod slug;
 mod store;
 mod tenant;
 
+pub use cache::{MembershipCacheInvalidator, TenantCacheInvalidator};
 pub use id::{IdParseError, TenantId, UserId};
 pub use memory::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore};
 pub use role::{Role, RoleParseError};
