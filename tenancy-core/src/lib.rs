@@ -36,6 +36,11 @@ mod store;
 mod tenant;
 
 pub use cache::{MembershipCacheInvalidator, TenantCacheInvalidator};
+#[cfg(feature = "cache")]
+pub use cache::{
+    CachingMembershipStore, CachingMembershipStoreBuilder, CachingTenantStore,
+    CachingTenantStoreBuilder,
+};
 pub use id::{IdParseError, TenantId, UserId};
 pub use memory::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore};
 pub use role::{Role, RoleParseError};
