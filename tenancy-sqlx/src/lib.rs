@@ -1,9 +1,58 @@
-//! PostgreSQL side of `tenancy`.
+//! PostgreSQL side of `tenancy`: tenant-scoped transactions, row level security policies, the
+//! catalog auditor and the tenant registry.
+//!
+//! - [`TenantPool::begin`] opens a [`TenantTx`] for a [`TenantScope`](tenancy_core::TenantScope):
+//!   `BEGIN`, the transaction-local tenant, user and role settings (or the `search_path` of a
+//!   schema tenant) and a `statement_timeout` in one round trip. Commit is explicit; drop rolls
+//!   back. Released connections are checked and closed when they carry anything over.
+//! - [`PlatformPool`] runs cross-tenant administration for a
+//!   [`PlatformScope`](tenancy_core::PlatformScope) under its own role, traced.
+//! - [`migrate`] installs schema `tenancy`: the registry, the group roles `tenancy_runtime` and
+//!   `tenancy_platform`, the accessor `tenancy.current_tenant_id()` and friends, and
+//!   `tenancy.protect_table(..)` (see the [`guide`]).
+//! - [`audit`] lists holes in policy coverage and privileges as typed [`Finding`]s.
+//! - [`PgTenantStore`] implements [`TenantStore`](tenancy_core::TenantStore) over the registry.
+//!
+//! ```no_run
+//! # async fn demo(scope: tenancy_core::TenantScope) -> Result<(), Box<dyn std::error::Error>> {
+//! use tenancy_sqlx::TenantPoolOptions;
+//! let pool = TenantPoolOptions::new().connect("postgres://app@localhost/saas").await?;
+//! let mut tx = pool.begin(&scope).await?;
+//! let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as("SELECT id, name FROM projects")
+//!     .fetch_all(&mut *tx)
+//!     .await?;
+//! tx.commit().await?;
+//! # let _ = rows; Ok(()) }
+//! ```
+//!
+//! | feature    | enables                                                         |
+//! |------------|-----------------------------------------------------------------|
+//! | `embedded` | a throw-away PostgreSQL cluster from the installed binaries     |
+//! | `testing`  | per-test databases and the unprivileged application role        |
+//!
+//! Minimum supported Rust version: 1.88.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
+pub mod guide;
+mod platform;
+mod pool;
+pub mod settings;
+mod store;
+mod tx;
+
+pub use audit::{AuditError, AuditOptions, Finding, FindingKind, Severity, audit, audit_with};
+pub use platform::{PlatformPool, PlatformTx};
+pub use pool::{
+    ConnectionState, DEFAULT_STATEMENT_TIMEOUT, PoolError, TenantPool, TenantPoolOptions,
+};
+pub use store::{PgTenantStore, TenantStoreError};
 pub use tenancy_core;
+pub use tx::{NestedTx, TenantTx, TxError};
 
-/// The migrations this crate ships (schema `tenancy`, accessor functions, registry tables).
+/// The migrations this crate ships (schema `tenancy`, group roles, accessor functions, registry,
+/// protection helpers).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Applies the migrations shipped with this crate. Run it as the schema owner, never as the
