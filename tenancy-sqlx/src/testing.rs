@@ -1,0 +1,654 @@
+//! Per-test PostgreSQL databases and the unprivileged roles isolation tests run as
+//! (feature `testing`).
+//!
+//! Every [`TestDatabase`] is a fresh database named `tenancy_test_<uuid>` with this crate's
+//! migrations applied. Tests seed and run DDL through [`TestDatabase::admin_pool`] (a superuser)
+//! and exercise tenant code through [`TestDatabase::app_pool`], which connects as
+//! [`APP_ROLE`], a login role that is not a superuser, has no `BYPASSRLS`, owns no table and
+//! gets its privileges only through the `tenancy_runtime` group role. `app_pool` checks this
+//! before returning, so a test can never run with row level security silently switched off.
+//!
+//! # Which server
+//!
+//! Chosen once per process by [`TestServer::choose`]:
+//! 1. `DATABASE_URL` when it is set and not empty (a superuser URL);
+//! 2. else `postgres://postgres@127.0.0.1:5432/postgres` when a server answers there (skipped
+//!    when `TENANCY_TEST_NO_LOCAL` is set);
+//! 3. else an [`EmbeddedPostgres`] started from the installed binaries, stopped by a watchdog
+//!    when the test process exits.
+//!
+//! # PgBouncer
+//!
+//! When `TENANCY_TEST_PGBOUNCER=host:port` is set, application and platform connections (not
+//! admin ones) go through that PgBouncer instead, with the prepared-statement cache disabled
+//! (`statement_cache_capacity(0)`). PgBouncer 1.18 in `pool_mode = transaction` does not keep
+//! named prepared statements across transactions; with the cache disabled sqlx only uses the
+//! unnamed statement and the tests pass through it.
+//!
+//! ```no_run
+//! use tenancy_sqlx::testing::TestDatabase;
+//!
+//! # async fn run() -> Result<(), tenancy_sqlx::testing::TestDbError> {
+//! let db = TestDatabase::new().await?;
+//! sqlx::raw_sql("CREATE TABLE notes (id int)")
+//!     .execute(db.admin_pool())
+//!     .await
+//!     .map_err(|e| tenancy_sqlx::testing::TestDbError::database("seeding", e))?;
+//! let app = db.app_pool(2).await?; // fails if the role could bypass row level security
+//! # drop(app);
+//! db.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+
+use crate::embedded::{EmbeddedError, EmbeddedPostgres};
+
+/// The unprivileged login role application connections use.
+pub const APP_ROLE: &str = "tenancy_test_app";
+/// The login role platform (cross-tenant) connections use; it has `BYPASSRLS`.
+pub const PLATFORM_ROLE: &str = "tenancy_test_platform";
+/// The group role (created by the migrations) that holds the runtime privileges.
+pub const RUNTIME_GROUP: &str = "tenancy_runtime";
+/// The group role (created by the migrations) that holds the platform privileges.
+pub const PLATFORM_GROUP: &str = "tenancy_platform";
+/// Prefix of every database this module creates.
+pub const DATABASE_PREFIX: &str = "tenancy_test_";
+/// Environment variable naming a PgBouncer (`host:port`) that application connections use.
+pub const PGBOUNCER_ENV: &str = "TENANCY_TEST_PGBOUNCER";
+/// Environment variable that, when set, skips probing `127.0.0.1:5432`.
+pub const NO_LOCAL_ENV: &str = "TENANCY_TEST_NO_LOCAL";
+/// The URL probed for a local server.
+pub const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Advisory lock key serialising role creation and migrations across parallel tests.
+const ROLE_LOCK_KEY: i64 = 0x7465_6e61_6e63_79; // "tenancy"
+
+/// Why a test database or test server could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestDbError {
+    /// `DATABASE_URL` is not a valid PostgreSQL URL.
+    #[error("invalid `DATABASE_URL`")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// `TENANCY_TEST_PGBOUNCER` is not `host:port`.
+    #[error("invalid `TENANCY_TEST_PGBOUNCER` value `{0}`, expected `host:port`")]
+    InvalidPgBouncer(String),
+    /// No server was configured or reachable and the embedded one did not start.
+    #[error("could not start an embedded postgresql")]
+    Embedded(#[from] EmbeddedError),
+    /// A database operation failed.
+    #[error("database error while {action}")]
+    Database {
+        /// What was being done.
+        action: &'static str,
+        /// The underlying error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The crate's migrations failed.
+    #[error("migrating the test database failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A role meant to be unprivileged could bypass row level security.
+    #[error("role `{role}` must not be used for isolation tests: {reason}")]
+    Privileged {
+        /// The connected role.
+        role: String,
+        /// What makes it too privileged.
+        reason: String,
+    },
+}
+
+impl TestDbError {
+    /// Wraps a database error with what was being done, for use in `map_err`.
+    pub fn database(action: &'static str, source: sqlx::Error) -> Self {
+        Self::Database { action, source }
+    }
+}
+
+fn db_err(action: &'static str) -> impl FnOnce(sqlx::Error) -> TestDbError {
+    move |source| TestDbError::Database { action, source }
+}
+
+/// Where the test server came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerSource {
+    /// The `DATABASE_URL` environment variable.
+    DatabaseUrl,
+    /// A server answering on `127.0.0.1:5432` as user `postgres`.
+    Local,
+    /// An [`EmbeddedPostgres`] started for this process.
+    Embedded,
+}
+
+/// The PostgreSQL server tests run against, with a superuser connection.
+#[derive(Debug)]
+pub struct TestServer {
+    source: ServerSource,
+    url: String,
+    admin: PgConnectOptions,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl TestServer {
+    /// Chooses a server as described in the [module docs](self), honouring `DATABASE_URL` and
+    /// `TENANCY_TEST_NO_LOCAL`.
+    pub async fn choose() -> Result<Self, TestDbError> {
+        let skip_local = std::env::var_os(NO_LOCAL_ENV).is_some_and(|v| !v.is_empty());
+        Self::choose_with(skip_local).await
+    }
+
+    /// Like [`choose`](Self::choose), but whether to probe `127.0.0.1:5432` is given.
+    pub async fn choose_with(skip_local: bool) -> Result<Self, TestDbError> {
+        if let Ok(url) = std::env::var("DATABASE_URL")
+            && !url.trim().is_empty()
+        {
+            let admin = PgConnectOptions::from_str(&url).map_err(TestDbError::InvalidUrl)?;
+            return Ok(Self {
+                source: ServerSource::DatabaseUrl,
+                url,
+                admin,
+                embedded: None,
+            });
+        }
+        if !skip_local {
+            let admin = PgConnectOptions::from_str(LOCAL_URL).map_err(TestDbError::InvalidUrl)?;
+            let probe = tokio::time::timeout(
+                Duration::from_secs(3),
+                PgConnection::connect_with(&admin),
+            )
+            .await;
+            if let Ok(Ok(conn)) = probe {
+                // Closing politely is best effort; the probe already proved the server answers.
+                let _ = conn.close().await;
+                return Ok(Self {
+                    source: ServerSource::Local,
+                    url: LOCAL_URL.to_owned(),
+                    admin,
+                    embedded: None,
+                });
+            }
+        }
+        let pg = EmbeddedPostgres::start().await?;
+        let url = pg.url();
+        let admin = PgConnectOptions::from_str(&url).map_err(TestDbError::InvalidUrl)?;
+        Ok(Self {
+            source: ServerSource::Embedded,
+            url,
+            admin,
+            embedded: Some(pg),
+        })
+    }
+
+    /// Where this server came from.
+    pub fn source(&self) -> ServerSource {
+        self.source
+    }
+
+    /// The superuser URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Superuser connect options for the maintenance database.
+    pub fn admin_options(&self) -> &PgConnectOptions {
+        &self.admin
+    }
+
+    /// The embedded cluster, when this server is one.
+    pub fn embedded(&self) -> Option<&EmbeddedPostgres> {
+        self.embedded.as_ref()
+    }
+
+    /// Makes an embedded cluster outlive every `Drop`: it is stopped after the process exits.
+    /// Does nothing for other sources.
+    pub fn stop_when_process_exits(&mut self) -> Result<(), EmbeddedError> {
+        match self.embedded.as_mut() {
+            Some(pg) => pg.stop_when_process_exits(),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops an embedded cluster; does nothing for other sources.
+    pub async fn stop(self) -> Result<(), EmbeddedError> {
+        match self.embedded {
+            Some(pg) => pg.stop().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Drops every database whose name starts with [`DATABASE_PREFIX`] (with `FORCE`) and
+    /// returns how many were dropped.
+    pub async fn drop_test_databases(&self) -> Result<u64, TestDbError> {
+        let mut conn = PgConnection::connect_with(&self.admin)
+            .await
+            .map_err(db_err("connecting as the superuser"))?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)")
+                .bind(DATABASE_PREFIX)
+                .fetch_all(&mut conn)
+                .await
+                .map_err(db_err("listing test databases"))?;
+        let mut dropped = 0;
+        for name in names {
+            sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&name)
+            )))
+            .execute(&mut conn)
+            .await
+            .map_err(db_err("dropping a test database"))?;
+            dropped += 1;
+        }
+        let _ = conn.close().await;
+        Ok(dropped)
+    }
+}
+
+static SERVER: OnceCell<TestServer> = OnceCell::const_new();
+
+/// The server of this process, chosen on first use (see the [module docs](self)).
+///
+/// An embedded cluster started here is stopped by a watchdog after the process exits.
+pub async fn server() -> Result<&'static TestServer, TestDbError> {
+    SERVER
+        .get_or_try_init(|| async {
+            let mut server = TestServer::choose().await?;
+            server.stop_when_process_exits()?;
+            Ok(server)
+        })
+        .await
+}
+
+/// A fresh, migrated database for one test.
+///
+/// Call [`close`](Self::close) at the end of the test to drop it; databases left behind (for
+/// example by a failing test) are dropped by `cargo xtask test` at the end of the run.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    server: &'static TestServer,
+    admin_pool: PgPool,
+}
+
+impl TestDatabase {
+    /// Creates a uniquely named database, ensures the test roles exist and applies the
+    /// crate's migrations as the superuser.
+    pub async fn new() -> Result<Self, TestDbError> {
+        let server = server().await?;
+        let name = format!("{DATABASE_PREFIX}{}", uuid::Uuid::new_v4().simple());
+
+        let mut maint = PgConnection::connect_with(&server.admin)
+            .await
+            .map_err(db_err("connecting as the superuser"))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE DATABASE {}",
+            quote_ident(&name)
+        )))
+        .execute(&mut maint)
+        .await
+        .map_err(db_err("creating the test database"))?;
+
+        let admin_pool = match PgPoolOptions::new()
+            .max_connections(5)
+            .connect_with(server.admin.clone().database(&name))
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                drop_database(&mut maint, &name).await;
+                return Err(db_err("connecting to the test database")(e));
+            }
+        };
+        let db = Self {
+            name,
+            server,
+            admin_pool,
+        };
+        if let Err(e) = db.prepare(&mut maint).await {
+            db.admin_pool.close().await;
+            // Unlock explicitly: the lock is re-entrant per session and would otherwise be held
+            // until this connection closes.
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut maint)
+                .await;
+            drop_database(&mut maint, &db.name).await;
+            return Err(e);
+        }
+        let _ = maint.close().await;
+        Ok(db)
+    }
+
+    /// Roles, migrations and grants, serialised across every test process by a session-level
+    /// advisory lock held on the maintenance connection. The role statements commit on their
+    /// own so the migration connections see the roles; when anything fails the caller drops
+    /// the connection, which releases the lock.
+    async fn prepare(&self, maint: &mut PgConnection) -> Result<(), TestDbError> {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(ROLE_LOCK_KEY)
+            .execute(&mut *maint)
+            .await
+            .map_err(db_err("taking the setup lock"))?;
+        sqlx::raw_sql(ENSURE_ROLES_SQL)
+            .execute(&mut *maint)
+            .await
+            .map_err(db_err("creating the test roles"))?;
+
+        crate::migrate(&self.admin_pool).await?;
+
+        let grants = format!(
+            "GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {RUNTIME_GROUP}, {PLATFORM_GROUP};\n\
+             GRANT USAGE ON SCHEMA public TO {RUNTIME_GROUP}, {PLATFORM_GROUP};\n\
+             DO $$ BEGIN\n\
+               IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenancy') THEN\n\
+                 GRANT USAGE ON SCHEMA tenancy TO {RUNTIME_GROUP}, {PLATFORM_GROUP};\n\
+               END IF;\n\
+             END $$;",
+            db = quote_ident(&self.name),
+        );
+        sqlx::raw_sql(AssertSqlSafe(grants))
+            .execute(&self.admin_pool)
+            .await
+            .map_err(db_err("granting access to the test database"))?;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(ROLE_LOCK_KEY)
+            .execute(&mut *maint)
+            .await
+            .map_err(db_err("releasing the setup lock"))?;
+        Ok(())
+    }
+
+    /// The database name (`tenancy_test_<uuid>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A superuser pool on this database, for DDL and seeding. Never use it for the code
+    /// under test: row level security does not apply to it.
+    pub fn admin_pool(&self) -> &PgPool {
+        &self.admin_pool
+    }
+
+    /// Superuser connect options on this database.
+    pub fn admin_connect_options(&self) -> PgConnectOptions {
+        self.server.admin.clone().database(&self.name)
+    }
+
+    /// The unprivileged application role's name ([`APP_ROLE`]).
+    pub fn app_role(&self) -> &str {
+        APP_ROLE
+    }
+
+    /// The platform role's name ([`PLATFORM_ROLE`]).
+    pub fn platform_role(&self) -> &str {
+        PLATFORM_ROLE
+    }
+
+    /// Connect options for the unprivileged application role (through PgBouncer when
+    /// `TENANCY_TEST_PGBOUNCER` is set).
+    pub fn app_connect_options(&self) -> Result<PgConnectOptions, TestDbError> {
+        self.role_options(APP_ROLE, APP_ROLE)
+    }
+
+    /// Connect options for the platform role (through PgBouncer when `TENANCY_TEST_PGBOUNCER`
+    /// is set).
+    pub fn platform_connect_options(&self) -> Result<PgConnectOptions, TestDbError> {
+        self.role_options(PLATFORM_ROLE, PLATFORM_ROLE)
+    }
+
+    /// A pool of at most `max` connections as the application role, after checking that the
+    /// role is no superuser, has no `BYPASSRLS`, cannot become a role that has either, and owns
+    /// no relation in this database. Any of these is an error.
+    pub async fn app_pool(&self, max: u32) -> Result<PgPool, TestDbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max.max(1))
+            .connect_with(self.app_connect_options()?)
+            .await
+            .map_err(db_err("connecting as the application role"))?;
+        let check = check_privileges(&pool).await;
+        match check {
+            Ok(p) if p.bypass_reason().is_none() => Ok(pool),
+            Ok(p) => {
+                pool.close().await;
+                Err(TestDbError::Privileged {
+                    reason: p.bypass_reason().unwrap_or_default(),
+                    role: p.role,
+                })
+            }
+            Err(e) => {
+                pool.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// A pool of at most `max` connections as the platform role, after checking that the role
+    /// is no superuser.
+    pub async fn platform_pool(&self, max: u32) -> Result<PgPool, TestDbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max.max(1))
+            .connect_with(self.platform_connect_options()?)
+            .await
+            .map_err(db_err("connecting as the platform role"))?;
+        match check_privileges(&pool).await {
+            Ok(p) if !p.superuser => Ok(pool),
+            Ok(p) => {
+                pool.close().await;
+                Err(TestDbError::Privileged {
+                    role: p.role,
+                    reason: "it is a superuser".to_owned(),
+                })
+            }
+            Err(e) => {
+                pool.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the admin pool and drops the database (`WITH (FORCE)`, so open application
+    /// pools do not block it).
+    pub async fn close(self) -> Result<(), TestDbError> {
+        self.admin_pool.close().await;
+        let mut maint = PgConnection::connect_with(&self.server.admin)
+            .await
+            .map_err(db_err("connecting as the superuser"))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&self.name)
+        )))
+        .execute(&mut maint)
+        .await
+        .map_err(db_err("dropping the test database"))?;
+        let _ = maint.close().await;
+        Ok(())
+    }
+
+    fn role_options(&self, user: &str, password: &str) -> Result<PgConnectOptions, TestDbError> {
+        let options = self
+            .server
+            .admin
+            .clone()
+            .username(user)
+            .password(password)
+            .database(&self.name)
+            .application_name("tenancy-test");
+        match std::env::var(PGBOUNCER_ENV) {
+            Ok(addr) if !addr.trim().is_empty() => {
+                let (host, port) = parse_host_port(&addr)?;
+                Ok(options
+                    .host(host)
+                    .port(port)
+                    .statement_cache_capacity(0)
+                    .extra_float_digits(None))
+            }
+            _ => Ok(options),
+        }
+    }
+}
+
+/// Creates the group and login roles when missing and (re)asserts their attributes, so a role
+/// left over with other attributes cannot weaken the tests. Runs under the setup lock; the
+/// exception handlers also cover migrations of other tools creating the same roles.
+const ENSURE_ROLES_SQL: &str = r#"
+DO $$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['tenancy_runtime', 'tenancy_platform', 'tenancy_test_app', 'tenancy_test_platform'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+      END;
+    END IF;
+  END LOOP;
+END
+$$;
+ALTER ROLE tenancy_test_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT PASSWORD 'tenancy_test_app';
+ALTER ROLE tenancy_test_platform LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT PASSWORD 'tenancy_test_platform';
+GRANT tenancy_runtime TO tenancy_test_app;
+GRANT tenancy_platform TO tenancy_test_platform;
+"#;
+
+struct Privileges {
+    role: String,
+    superuser: bool,
+    bypassrls: bool,
+    owned_relations: i64,
+    privileged_roles: Vec<String>,
+}
+
+impl Privileges {
+    fn bypass_reason(&self) -> Option<String> {
+        let mut reasons = Vec::new();
+        if self.superuser {
+            reasons.push("it is a superuser".to_owned());
+        }
+        if self.bypassrls {
+            reasons.push("it has BYPASSRLS".to_owned());
+        }
+        if self.owned_relations > 0 {
+            reasons.push(format!(
+                "it owns (or is a member of the owner of) {} relations",
+                self.owned_relations
+            ));
+        }
+        if !self.privileged_roles.is_empty() {
+            reasons.push(format!(
+                "it is a member of the privileged roles `{}`",
+                self.privileged_roles.join("`, `")
+            ));
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+}
+
+async fn check_privileges(pool: &PgPool) -> Result<Privileges, TestDbError> {
+    let (role, superuser, bypassrls, owned_relations, privileged_roles): (
+        String,
+        bool,
+        bool,
+        i64,
+        Vec<String>,
+    ) = sqlx::query_as(
+        "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, \
+           (SELECT count(*) FROM pg_class c \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+               AND pg_has_role(r.oid, c.relowner, 'MEMBER')), \
+           ARRAY(SELECT s.rolname::text FROM pg_roles s \
+             WHERE (s.rolsuper OR s.rolbypassrls) AND s.oid <> r.oid \
+               AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1) \
+         FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db_err("checking the role's privileges"))?;
+    Ok(Privileges {
+        role,
+        superuser,
+        bypassrls,
+        owned_relations,
+        privileged_roles,
+    })
+}
+
+async fn drop_database(maint: &mut PgConnection, name: &str) {
+    // Best effort cleanup after a failed setup; the original error is what matters.
+    let _ = sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_ident(name)
+    )))
+    .execute(maint)
+    .await;
+}
+
+fn parse_host_port(addr: &str) -> Result<(&str, u16), TestDbError> {
+    let addr = addr.trim();
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| TestDbError::InvalidPgBouncer(addr.to_owned()))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| TestDbError::InvalidPgBouncer(addr.to_owned()))?;
+    if host.is_empty() {
+        return Err(TestDbError::InvalidPgBouncer(addr.to_owned()));
+    }
+    Ok((host, port))
+}
+
+/// Quotes an SQL identifier (doubling embedded double quotes).
+fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_parses() {
+        assert!(matches!(parse_host_port("127.0.0.1:6432"), Ok(("127.0.0.1", 6432))));
+        assert!(parse_host_port("127.0.0.1").is_err());
+        assert!(parse_host_port(":6432").is_err());
+        assert!(parse_host_port("h:notaport").is_err());
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("tenancy_test_ab"), "\"tenancy_test_ab\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+
+    #[test]
+    fn privileges_report_every_reason() {
+        let clean = Privileges {
+            role: "r".into(),
+            superuser: false,
+            bypassrls: false,
+            owned_relations: 0,
+            privileged_roles: vec![],
+        };
+        assert!(clean.bypass_reason().is_none());
+        let bad = Privileges {
+            role: "r".into(),
+            superuser: true,
+            bypassrls: true,
+            owned_relations: 2,
+            privileged_roles: vec!["postgres".into()],
+        };
+        let reason = bad.bypass_reason().unwrap_or_default();
+        assert!(reason.contains("superuser"));
+        assert!(reason.contains("BYPASSRLS"));
+        assert!(reason.contains("2 relations"));
+        assert!(reason.contains("`postgres`"));
+    }
+}
