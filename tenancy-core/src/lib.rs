@@ -29,6 +29,7 @@
 mod cache;
 mod id;
 mod memory;
+mod propagate;
 mod role;
 mod scope;
 mod slug;
@@ -43,6 +44,9 @@ pub use cache::{
 };
 pub use id::{IdParseError, TenantId, UserId};
 pub use memory::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore};
+pub use propagate::{
+    ActorKind, NoScopeError, ScopedFuture, TenantRef, in_scope, try_current, with_current,
+};
 pub use role::{Role, RoleParseError};
 pub use scope::{AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform};
 pub use slug::{DEFAULT_RESERVED_SLUGS, SlugError, SlugPolicy, TenantSlug};

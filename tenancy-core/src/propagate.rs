@@ -1,0 +1,253 @@
+//! Carrying the tenant scope into spawned work and background jobs.
+//!
+//! Two tools, for two situations:
+//!
+//! - **Inside one process, same request:** a tokio task-local holds the current [`TenantScope`].
+//!   [`in_scope`] (or [`TenantScope::scope_future`]) runs a future with the scope attached;
+//!   [`try_current`] reads it and fails closed with [`NoScopeError`] when there is none.
+//! - **Across a queue or a restart:** a [`TenantRef`] is a serialisable *reference* to a scope
+//!   (tenant id, user id, actor kind). It proves nothing; [`TenantRef::rehydrate`] turns it back
+//!   into a scope by re-checking the tenant's status and the user's membership through
+//!   [`authorize`], so a job for a suspended or deleted tenant, or for a revoked member, does not
+//!   run (ATTACKS 14, 37).
+//!
+//! The task-local is a convenience for code far from the handler (logging, metrics, helpers);
+//! prefer passing `&TenantScope` explicitly where you can. Database access still needs a
+//! transaction opened from the scope; the task-local never reaches the database by itself.
+
+use std::fmt;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scope::{AuthorizeError, authorize};
+use crate::store::{MembershipStore, TenantKey, TenantStore};
+use crate::{TenantId, TenantScope, UserId};
+
+tokio::task_local! {
+    static CURRENT_SCOPE: TenantScope;
+}
+
+/// A future running with a [`TenantScope`] attached; see [`in_scope`].
+pub type ScopedFuture<F> = tokio::task::futures::TaskLocalFuture<TenantScope, F>;
+
+/// Runs `fut` with `scope` as the current tenant scope (readable with [`try_current`]).
+///
+/// The scope is attached to this future only: tasks it spawns do not inherit it (see below).
+/// Nested calls shadow the outer scope for the inner future.
+///
+/// # Pitfall: `tokio::spawn` does not inherit the scope
+///
+/// Task-locals belong to the *future* they wrap, not to the thread or the runtime. A future
+/// handed to `tokio::spawn` (or `spawn_blocking`, `JoinSet::spawn`, a thread pool) starts with no
+/// scope, and [`try_current`] inside it returns `Err(NoScopeError)`. That is deliberate (no scope
+/// means no tenant, never "the last tenant this thread saw"); wrap the spawned future explicitly:
+///
+/// ```
+/// use tenancy_core::{authorize, in_scope, try_current, InMemoryMembershipStore,
+///     InMemoryTenantStore, Role, Tenant, TenantId, TenantKey, UserId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let tenants = InMemoryTenantStore::new();
+/// # let members = InMemoryMembershipStore::new();
+/// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// # let alice = UserId::new_random();
+/// # tenants.insert(acme.clone());
+/// # members.insert(acme.id, alice, Role::Member);
+/// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+///
+/// in_scope(scope.clone(), async {
+///     // WRONG: the spawned task has no scope.
+///     let lost = tokio::spawn(async { try_current().is_ok() }).await.unwrap();
+///     assert!(!lost);
+///
+///     // RIGHT: attach the scope to the spawned future.
+///     let current = try_current().unwrap();
+///     let kept = tokio::spawn(in_scope(current.clone(), async {
+///         try_current().map(|s| s.tenant_id())
+///     }))
+///     .await
+///     .unwrap();
+///     assert_eq!(kept.unwrap(), acme.id);
+/// })
+/// .await;
+/// # });
+/// ```
+///
+///
+/// The task-local is a convenience for code far from the handler (logging, metrics, helpers);
+/// prefer passing `&TenantScope` explicitly where you can. Database access still needs a
+/// transaction opened from the scope; the task-local never reaches the database by itself.
+pub fn in_scope<F: Future>(scope: TenantScope, fut: F) -> ScopedFuture<F> {
+    CURRENT_SCOPE.scope(scope, fut)
+}
+
+/// The tenant scope of the current task, or [`NoScopeError`] outside [`in_scope`].
+///
+/// ```
+/// assert!(tenancy_core::try_current().is_err());
+/// ```
+pub fn try_current() -> Result<TenantScope, NoScopeError> {
+    CURRENT_SCOPE
+        .try_with(TenantScope::clone)
+        .map_err(|_| NoScopeError { _private: () })
+}
+
+/// Runs `f` with a reference to the current scope, without cloning it.
+pub fn with_current<R>(f: impl FnOnce(&TenantScope) -> R) -> Result<R, NoScopeError> {
+    CURRENT_SCOPE
+        .try_with(f)
+        .map_err(|_| NoScopeError { _private: () })
+}
+
+impl TenantScope {
+    /// Runs `fut` with this scope as the current one; same as [`in_scope`]`(self.clone(), fut)`.
+    pub fn scope_future<F: Future>(&self, fut: F) -> ScopedFuture<F> {
+        in_scope(self.clone(), fut)
+    }
+
+    /// A serialisable reference to this scope, to put in a job payload. The actor kind is
+    /// [`ActorKind::User`]; use [`to_ref_as`](Self::to_ref_as) for another.
+    pub fn to_ref(&self) -> TenantRef {
+        self.to_ref_as(ActorKind::User)
+    }
+
+    /// A serialisable reference to this scope with an explicit actor kind.
+    pub fn to_ref_as(&self, actor: ActorKind) -> TenantRef {
+        TenantRef {
+            tenant_id: self.tenant_id(),
+            user_id: self.user_id(),
+            actor,
+        }
+    }
+}
+
+/// There is no tenant scope in the current task.
+///
+/// Either the code runs outside [`in_scope`], or in a task spawned without re-attaching the
+/// scope (`tokio::spawn` does not inherit task-locals).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no tenant scope in this task; spawned tasks do not inherit it, wrap the future with `in_scope`"
+)]
+pub struct NoScopeError {
+    _private: (),
+}
+
+/// Who started the work a [`TenantRef`] describes. Informational (audit, logs): authority always
+/// comes from the membership re-checked by [`TenantRef::rehydrate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// An interactive user (session, browser, bearer token).
+    User,
+    /// A service account or API key acting as a member of the tenant.
+    Service,
+}
+
+/// A serialisable reference to a tenant scope, for job payloads and messages.
+///
+/// It is **not** a scope: anybody can write one in JSON. Turn it back into a [`TenantScope`] with
+/// [`rehydrate`](Self::rehydrate), which looks the tenant up by id (never by slug, which a
+/// deleted tenant may have passed on), checks its status and re-reads the user's membership. The
+/// rehydrated scope carries the user's *current* role, not the role at enqueue time.
+///
+/// ```
+/// use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+///     TenantId, TenantKey, TenantRef, TenantStatus, UserId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let tenants = InMemoryTenantStore::new();
+/// # let members = InMemoryMembershipStore::new();
+/// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// # let alice = UserId::new_random();
+/// # tenants.insert(acme.clone());
+/// # members.insert(acme.id, alice, Role::Manager);
+/// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+/// let payload = serde_json::to_string(&scope.to_ref()).unwrap();
+///
+/// // Later, in the worker:
+/// let job: TenantRef = serde_json::from_str(&payload).unwrap();
+/// let scope = job.rehydrate(&tenants, &members).await.unwrap();
+/// assert_eq!(scope.tenant_id(), acme.id);
+///
+/// // Suspended meanwhile: the job does not run.
+/// tenants.insert(acme.clone().with_status(TenantStatus::Suspended));
+/// assert!(job.rehydrate(&tenants, &members).await.is_err());
+/// # });
+/// ```
+///
+/// A deserialised reference cannot stand in for a scope:
+///
+/// ```compile_fail
+/// let scope: tenancy_core::TenantScope = serde_json::from_str("{}").unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantRef {
+    tenant_id: TenantId,
+    user_id: UserId,
+    actor: ActorKind,
+}
+
+impl TenantRef {
+    /// The referenced tenant.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant_id
+    }
+
+    /// The user the work runs as.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// Who started the work.
+    pub fn actor(&self) -> ActorKind {
+        self.actor
+    }
+
+    /// Re-checks the tenant (by id, status) and the membership, and mints a fresh scope.
+    ///
+    /// Fails with [`AuthorizeError::UnknownTenant`] for a deleted-and-purged tenant,
+    /// [`AuthorizeError::TenantNotActive`] for a suspended or deleted one,
+    /// [`AuthorizeError::NotMember`] for a revoked member, and [`AuthorizeError::Store`] when a
+    /// store is down (fail closed: retry the job later).
+    pub async fn rehydrate(
+        &self,
+        tenants: &dyn TenantStore,
+        members: &dyn MembershipStore,
+    ) -> Result<TenantScope, AuthorizeError> {
+        let scope = authorize(
+            tenants,
+            members,
+            &TenantKey::Id(self.tenant_id),
+            self.user_id,
+        )
+        .await;
+        if let Err(e) = &scope {
+            tracing::info!(tenant_id = %self.tenant_id, user_id = %self.user_id, error = %e,
+                "tenant reference refused");
+        }
+        scope
+    }
+
+    /// Rehydrates, then runs the future built by `job` with the scope attached (so
+    /// [`try_current`] works inside). The future is not built when rehydration fails.
+    pub async fn run<F, Fut>(
+        &self,
+        tenants: &dyn TenantStore,
+        members: &dyn MembershipStore,
+        job: F,
+    ) -> Result<Fut::Output, AuthorizeError>
+    where
+        F: FnOnce(TenantScope) -> Fut,
+        Fut: Future,
+    {
+        let scope = self.rehydrate(tenants, members).await?;
+        Ok(in_scope(scope.clone(), job(scope)).await)
+    }
+}
+
+impl fmt::Display for TenantRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tenant {} as {}", self.tenant_id, self.user_id)
+    }
+}
