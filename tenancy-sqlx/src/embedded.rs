@@ -423,7 +423,7 @@ fn find_bindir() -> Option<PathBuf> {
             })
             .filter(|(_, dir)| has_tools(dir))
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
         if let Some((_, dir)) = versions.into_iter().next() {
             return Some(dir);
         }

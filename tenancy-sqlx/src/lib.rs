@@ -35,11 +35,17 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;
+#[cfg(feature = "embedded")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
+pub mod embedded;
 pub mod guide;
 mod platform;
 mod pool;
 pub mod settings;
 mod store;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod tx;
 
 pub use audit::{AuditError, AuditOptions, Finding, FindingKind, Severity, audit, audit_with};

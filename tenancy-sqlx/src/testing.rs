@@ -68,7 +68,7 @@ pub const NO_LOCAL_ENV: &str = "TENANCY_TEST_NO_LOCAL";
 pub const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Advisory lock key serialising role creation and migrations across parallel tests.
-const ROLE_LOCK_KEY: i64 = 0x7465_6e61_6e63_79; // "tenancy"
+const ROLE_LOCK_KEY: i64 = 0x0074_656e_616e_6379; // "tenancy"
 
 /// Why a test database or test server could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -160,11 +160,9 @@ impl TestServer {
         }
         if !skip_local {
             let admin = PgConnectOptions::from_str(LOCAL_URL).map_err(TestDbError::InvalidUrl)?;
-            let probe = tokio::time::timeout(
-                Duration::from_secs(3),
-                PgConnection::connect_with(&admin),
-            )
-            .await;
+            let probe =
+                tokio::time::timeout(Duration::from_secs(3), PgConnection::connect_with(&admin))
+                    .await;
             if let Ok(Ok(conn)) = probe {
                 // Closing politely is best effort; the probe already proved the server answers.
                 let _ = conn.close().await;
@@ -230,12 +228,13 @@ impl TestServer {
         let mut conn = PgConnection::connect_with(&self.admin)
             .await
             .map_err(db_err("connecting as the superuser"))?;
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)")
-                .bind(DATABASE_PREFIX)
-                .fetch_all(&mut conn)
-                .await
-                .map_err(db_err("listing test databases"))?;
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+        )
+        .bind(DATABASE_PREFIX)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(db_err("listing test databases"))?;
         let mut dropped = 0;
         for name in names {
             sqlx::query(AssertSqlSafe(format!(
@@ -616,7 +615,10 @@ mod tests {
 
     #[test]
     fn host_port_parses() {
-        assert!(matches!(parse_host_port("127.0.0.1:6432"), Ok(("127.0.0.1", 6432))));
+        assert!(matches!(
+            parse_host_port("127.0.0.1:6432"),
+            Ok(("127.0.0.1", 6432))
+        ));
         assert!(parse_host_port("127.0.0.1").is_err());
         assert!(parse_host_port(":6432").is_err());
         assert!(parse_host_port("h:notaport").is_err());

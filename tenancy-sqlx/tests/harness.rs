@@ -18,7 +18,10 @@ async fn app_pool_is_neither_superuser_nor_bypassrls() {
     assert_eq!(user, APP_ROLE);
     assert_eq!(db.app_role(), APP_ROLE);
     assert!(!superuser, "application role must not be a superuser");
-    assert!(!bypassrls, "application role must not bypass row level security");
+    assert!(
+        !bypassrls,
+        "application role must not bypass row level security"
+    );
 
     app.close().await;
     db.close().await.unwrap();
@@ -54,7 +57,10 @@ async fn admin_pool_is_superuser_positive_control() {
             .fetch_one(db.admin_pool())
             .await
             .unwrap();
-    assert!(superuser, "the admin pool must be a superuser (positive control)");
+    assert!(
+        superuser,
+        "the admin pool must be a superuser (positive control)"
+    );
     db.close().await.unwrap();
 }
 
@@ -70,7 +76,10 @@ async fn app_pool_refuses_a_role_that_owns_a_table() {
     .await
     .unwrap();
 
-    let err = db.app_pool(1).await.expect_err("owner role must be refused");
+    let err = db
+        .app_pool(1)
+        .await
+        .expect_err("owner role must be refused");
     match err {
         TestDbError::Privileged { role, reason } => {
             assert_eq!(role, APP_ROLE);
