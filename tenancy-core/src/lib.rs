@@ -26,16 +26,24 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod auth;
 mod cache;
 mod id;
+mod jwt;
 mod memory;
+mod pipeline;
 mod propagate;
+mod request;
+mod resolve;
 mod role;
 mod scope;
 mod slug;
 mod store;
 mod tenant;
 
+pub use auth::{AuthenticateError, Authenticator, Principal, PrincipalKind};
+#[cfg(feature = "jwt")]
+pub use auth::BearerJwtAuthenticator;
 pub use cache::{MembershipCacheInvalidator, TenantCacheInvalidator};
 #[cfg(feature = "cache")]
 pub use cache::{
@@ -43,9 +51,20 @@ pub use cache::{
     CachingTenantStoreBuilder,
 };
 pub use id::{IdParseError, TenantId, UserId};
+pub use jwt::{JwtAlgorithm, JwtError, VerifiedClaims};
+#[cfg(feature = "jwt")]
+pub use jwt::JwtVerifier;
 pub use memory::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore};
+pub use pipeline::{PipelineError, PipelineOutcome, TenantPipeline};
 pub use propagate::{
     ActorKind, NoScopeError, ScopedFuture, TenantRef, in_scope, try_current, with_current,
+};
+pub use request::RequestView;
+#[cfg(feature = "jwt")]
+pub use resolve::JwtClaimResolver;
+pub use resolve::{
+    ConfigError, HeaderResolver, PathResolver, ResolveError, ResolverChain, Selection,
+    SubdomainResolver, TenantResolver,
 };
 pub use role::{Role, RoleParseError};
 pub use scope::{AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform};

@@ -1,0 +1,198 @@
+//! Authentication: who is calling. It yields an identity ([`Principal`]), never authority:
+//! authority comes from the principal's membership in the selected tenant.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use http::StatusCode;
+
+use crate::jwt::JwtError;
+use crate::{RequestView, StoreError, UserId};
+
+/// What kind of caller a [`Principal`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PrincipalKind {
+    /// A person with a session or a user token.
+    User,
+    /// An API key acting for a user.
+    ApiKey,
+    /// A background job acting for a user.
+    Job,
+    /// A service account.
+    Service,
+}
+
+/// An authenticated caller: an identity, not a grant.
+///
+/// The app's [`Authenticator`] builds it freely; holding one proves nothing about any tenant.
+///
+/// ```
+/// use tenancy_core::{Principal, PrincipalKind, UserId};
+/// let p = Principal::new(UserId::new_random(), PrincipalKind::ApiKey);
+/// assert_eq!(p.kind, PrincipalKind::ApiKey);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Principal {
+    /// The user the caller acts as.
+    pub user_id: UserId,
+    /// The kind of caller.
+    pub kind: PrincipalKind,
+}
+
+impl Principal {
+    /// A principal.
+    pub const fn new(user_id: UserId, kind: PrincipalKind) -> Self {
+        Self { user_id, kind }
+    }
+
+    /// A [`PrincipalKind::User`] principal.
+    pub const fn user(user_id: UserId) -> Self {
+        Self::new(user_id, PrincipalKind::User)
+    }
+}
+
+/// Why authentication failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthenticateError {
+    /// Credentials were presented but are not valid (unknown API key, revoked session, ...).
+    /// Status 401.
+    #[error("invalid credentials")]
+    InvalidCredentials(#[source] Option<Box<dyn StdError + Send + Sync + 'static>>),
+    /// A bearer token failed verification. Status 401.
+    #[error("bearer token rejected")]
+    InvalidToken(#[source] JwtError),
+    /// The credential store failed; the request fails closed. Status 500.
+    #[error(transparent)]
+    Unavailable(#[from] StoreError),
+}
+
+impl AuthenticateError {
+    /// The HTTP status: 401, or 500 when a store failed.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// Finds out who is calling.
+///
+/// `Ok(None)` means no credentials were presented (anonymous); presented but invalid credentials
+/// are an error. Declared with [`async_trait`] because the pipeline stores it as
+/// `Arc<dyn Authenticator>` and implementations usually query a store.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tenancy_core::{AuthenticateError, Authenticator, Principal, RequestView, UserId};
+///
+/// /// Trusts an `x-user` header: for tests only.
+/// struct HeaderUser;
+///
+/// #[async_trait]
+/// impl Authenticator for HeaderUser {
+///     async fn authenticate(&self, req: &RequestView<'_>)
+///         -> Result<Option<Principal>, AuthenticateError> {
+///         let Some(v) = req.headers().get("x-user") else { return Ok(None) };
+///         let id: UserId = v.to_str().ok().and_then(|s| s.parse().ok())
+///             .ok_or(AuthenticateError::InvalidCredentials(None))?;
+///         Ok(Some(Principal::user(id)))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// The caller, `None` when anonymous.
+    async fn authenticate(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError>;
+}
+
+/// Everyone is anonymous.
+#[async_trait]
+impl Authenticator for () {
+    async fn authenticate(
+        &self,
+        _req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError> {
+        Ok(None)
+    }
+}
+
+#[cfg(feature = "jwt")]
+pub use bearer::BearerJwtAuthenticator;
+
+#[cfg(feature = "jwt")]
+mod bearer {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+
+    use super::{AuthenticateError, Authenticator, Principal, PrincipalKind};
+    use crate::jwt::{JwtError, JwtVerifier, bearer_token};
+    use crate::{RequestView, UserId};
+
+    /// Authenticates `Authorization: Bearer` JWTs: the verified `sub` claim (a UUID) is the
+    /// [`UserId`].
+    ///
+    /// No `Authorization` header or another scheme is anonymous (`Ok(None)`); a bearer token that
+    /// fails verification or has no UUID `sub` is [`AuthenticateError::InvalidToken`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tenancy_core::{BearerJwtAuthenticator, JwtAlgorithm, JwtVerifier};
+    /// let verifier = JwtVerifier::hmac(b"a-secret-of-at-least-32-bytes!!!", &[JwtAlgorithm::HS256])?;
+    /// let auth = BearerJwtAuthenticator::new(Arc::new(verifier));
+    /// # Ok::<(), tenancy_core::ConfigError>(())
+    /// ```
+    #[derive(Debug, Clone)]
+    pub struct BearerJwtAuthenticator {
+        verifier: Arc<JwtVerifier>,
+        kind: PrincipalKind,
+    }
+
+    impl BearerJwtAuthenticator {
+        /// An authenticator using `verifier`; principals are [`PrincipalKind::User`].
+        pub fn new(verifier: Arc<JwtVerifier>) -> Self {
+            Self {
+                verifier,
+                kind: PrincipalKind::User,
+            }
+        }
+
+        /// The kind given to authenticated principals.
+        #[must_use]
+        pub fn with_kind(mut self, kind: PrincipalKind) -> Self {
+            self.kind = kind;
+            self
+        }
+    }
+
+    #[async_trait]
+    impl Authenticator for BearerJwtAuthenticator {
+        async fn authenticate(
+            &self,
+            req: &RequestView<'_>,
+        ) -> Result<Option<Principal>, AuthenticateError> {
+            let Some(token) =
+                bearer_token(req.headers()).map_err(AuthenticateError::InvalidToken)?
+            else {
+                return Ok(None);
+            };
+            let claims = self
+                .verifier
+                .verify(token)
+                .map_err(AuthenticateError::InvalidToken)?;
+            let sub = claims
+                .str_claim("sub")
+                .map_err(AuthenticateError::InvalidToken)?;
+            let user: UserId = sub.parse().map_err(|_| {
+                AuthenticateError::InvalidToken(JwtError::InvalidClaim("sub".into()))
+            })?;
+            Ok(Some(Principal::new(user, self.kind)))
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The request pipeline: one framework-neutral implementation that both adapters call.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use http::StatusCode;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::auth::{AuthenticateError, Authenticator, Principal};
+use crate::resolve::{ResolveError, Selection, TenantResolver};
+use crate::scope::AuthorizeError;
+use crate::store::{MembershipStore, PlatformAdmins, TenantKey, TenantStore};
+use crate::{
+    PlatformScope, RequestView, TenantScope, TenantSlug, TenantStatus, authorize_platform,
+};
+
+/// Turns a request into a [`TenantScope`], or into a refusal that maps to one HTTP status.
+///
+/// Steps, in this order:
+///
+/// 1. **resolve** — the resolver reads the request; a malformed source is 400 `invalid_tenant`
+///    (401 `unauthenticated` for a bad token read by a JWT resolver), disagreeing sources 400
+///    `tenant_conflict`;
+/// 2. **authenticate** — the authenticator names the caller; invalid credentials are 401
+///    `unauthenticated` (also on routes without a tenant);
+/// 3. no tenant selected → [`PipelineOutcome::NoTenant`] (with a [`PlatformScope`] when the caller
+///    is a platform administrator and platform admins are configured);
+/// 4. a tenant selected but an anonymous caller → 401 `unauthenticated`, *before* any lookup, so
+///    anonymous callers cannot probe which tenants exist;
+/// 5. **look up** — unknown → 404 `tenant_not_found`; a deleted tenant is also 404
+///    `tenant_not_found` (indistinguishable from one that never existed); a slug/id pair from
+///    an all-agree chain that names two tenants → 400 `tenant_conflict`;
+/// 6. **membership** — not a member → 403 `not_a_member`; this comes before the status check,
+///    so non-members learn nothing about a tenant's lifecycle;
+/// 7. **status** — suspended, provisioning or an expired trial → 403 (`tenant_suspended`,
+///    `tenant_provisioning`, `tenant_trial_expired`);
+/// 8. **mint** the scope (which re-checks the status).
+///
+/// A store failure at any step is 500 `internal` with no detail. A header selects, membership
+/// authorises: a token of A's user with `X-Tenant: B` ends at step 6 with 403 (or 404 when B does
+/// not exist), and no scope for B exists, so no query for B's data can run.
+///
+/// On success the `tenancy.pipeline` span records `tenant_id` and `tenant_slug`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use http::{HeaderMap, HeaderValue};
+/// use tenancy_core::{AuthenticateError, Authenticator, HeaderResolver, InMemoryMembershipStore,
+///     InMemoryTenantStore, PipelineOutcome, Principal, RequestView, Role, Tenant, TenantId,
+///     TenantPipeline, UserId};
+///
+/// /// The app's authenticator: here, a fixed API key for one user.
+/// struct ApiKeys { key: &'static str, user: UserId }
+///
+/// #[async_trait]
+/// impl Authenticator for ApiKeys {
+///     async fn authenticate(&self, req: &RequestView<'_>)
+///         -> Result<Option<Principal>, AuthenticateError> {
+///         match req.headers().get("x-api-key") {
+///             None => Ok(None),
+///             Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
+///             Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+///         }
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let tenants = InMemoryTenantStore::new();
+/// let members = InMemoryMembershipStore::new();
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// let alice = UserId::new_random();
+/// tenants.insert(acme.clone());
+/// members.insert(acme.id, alice, Role::Admin);
+///
+/// let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+///     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+///     .with_authenticator(Arc::new(ApiKeys { key: "k-alice", user: alice }));
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-tenant", HeaderValue::from_static("acme"));
+/// headers.insert("x-api-key", HeaderValue::from_static("k-alice"));
+/// match pipeline.run(&RequestView::new("/", &headers)).await.unwrap() {
+///     PipelineOutcome::Scoped(scope) => assert_eq!(scope.tenant_id(), acme.id),
+///     other => panic!("unexpected {other:?}"),
+/// }
+///
+/// headers.insert("x-tenant", HeaderValue::from_static("globex"));
+/// let err = pipeline.run(&RequestView::new("/", &headers)).await.unwrap_err();
+/// assert_eq!(err.status(), 404);
+/// assert_eq!(err.code(), "tenant_not_found");
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct TenantPipeline {
+    resolver: Arc<dyn TenantResolver>,
+    tenants: Arc<dyn TenantStore>,
+    authenticator: Arc<dyn Authenticator>,
+    members: Arc<dyn MembershipStore>,
+    platform_admins: Option<Arc<dyn PlatformAdmins>>,
+}
+
+impl fmt::Debug for TenantPipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantPipeline")
+            .field("platform_admins", &self.platform_admins.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn no_source(_: &RequestView<'_>) -> Result<Option<TenantKey>, ResolveError> {
+    Ok(None)
+}
+
+impl TenantPipeline {
+    /// A pipeline over these stores, with no resolver (every request is
+    /// [`NoTenant`](PipelineOutcome::NoTenant)) and no authenticator (every caller is
+    /// anonymous). Add them with [`with_resolver`](Self::with_resolver) and
+    /// [`with_authenticator`](Self::with_authenticator).
+    pub fn new(tenants: Arc<dyn TenantStore>, members: Arc<dyn MembershipStore>) -> Self {
+        Self {
+            resolver: Arc::new(no_source),
+            tenants,
+            authenticator: Arc::new(()),
+            members,
+            platform_admins: None,
+        }
+    }
+
+    /// Sets the resolver (one resolver or a [`ResolverChain`](crate::ResolverChain)).
+    #[must_use]
+    pub fn with_resolver(mut self, resolver: Arc<dyn TenantResolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// Sets the authenticator.
+    #[must_use]
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = authenticator;
+        self
+    }
+
+    /// Sets the tenant store (for example a caching wrapper).
+    #[must_use]
+    pub fn with_tenant_store(mut self, tenants: Arc<dyn TenantStore>) -> Self {
+        self.tenants = tenants;
+        self
+    }
+
+    /// Sets the membership store.
+    #[must_use]
+    pub fn with_membership_store(mut self, members: Arc<dyn MembershipStore>) -> Self {
+        self.members = members;
+        self
+    }
+
+    /// Checks callers of tenant-less requests against these platform administrators and, for an
+    /// administrator, returns a [`PlatformScope`] in [`PipelineOutcome::NoTenant`]. A tenant
+    /// route never yields a platform scope.
+    #[must_use]
+    pub fn with_platform_admins(mut self, admins: Arc<dyn PlatformAdmins>) -> Self {
+        self.platform_admins = Some(admins);
+        self
+    }
+
+    /// Runs the pipeline for one request. See the [type docs](Self) for the steps.
+    pub async fn run(&self, req: &RequestView<'_>) -> Result<PipelineOutcome, PipelineError> {
+        let span = tracing::debug_span!("tenancy.pipeline", tenant_id = Empty, tenant_slug = Empty);
+        let result = self.steps(req, &span).instrument(span.clone()).await;
+        if let Err(err) = &result {
+            let _enter = span.enter();
+            match err {
+                PipelineError::Internal(source) => {
+                    tracing::warn!(code = err.code(), error = %source, "tenant pipeline failed");
+                }
+                _ => tracing::debug!(code = err.code(), "tenant pipeline refused the request"),
+            }
+        }
+        result
+    }
+
+    async fn steps(
+        &self,
+        req: &RequestView<'_>,
+        span: &tracing::Span,
+    ) -> Result<PipelineOutcome, PipelineError> {
+        let selection = self.resolver.select(req)?;
+        let principal = self.authenticator.authenticate(req).await?;
+
+        let (key, expected_slug) = match selection {
+            Selection::Absent => {
+                let platform = match (&self.platform_admins, principal) {
+                    (Some(admins), Some(p)) => match authorize_platform(&**admins, p.user_id).await
+                    {
+                        Ok(scope) => Some(scope),
+                        Err(AuthorizeError::NotPlatformAdmin) => None,
+                        Err(other) => return Err(PipelineError::internal(other)),
+                    },
+                    _ => None,
+                };
+                return Ok(PipelineOutcome::NoTenant {
+                    principal,
+                    platform,
+                });
+            }
+            Selection::Key(key) => (key, None),
+            Selection::SlugAndId { slug, id } => (TenantKey::Id(id), Some(slug)),
+        };
+
+        let Some(principal) = principal else {
+            return Err(PipelineError::Unauthenticated(None));
+        };
+
+        let tenant = self
+            .tenants
+            .get(&key)
+            .await
+            .map_err(PipelineError::internal)?
+            .ok_or_else(|| PipelineError::TenantNotFound { key: key.clone() })?;
+        if let Some(slug) = expected_slug
+            && tenant.slug != slug
+        {
+            return Err(PipelineError::Conflict(ResolveError::Conflict {
+                first: TenantKey::Slug(slug),
+                second: key,
+            }));
+        }
+        if tenant.status == TenantStatus::Deleted {
+            return Err(PipelineError::TenantNotFound { key });
+        }
+
+        let role = self
+            .members
+            .role_of(tenant.id, principal.user_id)
+            .await
+            .map_err(PipelineError::internal)?
+            .ok_or_else(|| PipelineError::NotMember {
+                tenant: tenant.slug.clone(),
+            })?;
+
+        if !tenant.status.admits_requests() {
+            return Err(PipelineError::TenantInactive {
+                slug: tenant.slug.clone(),
+                status: tenant.status,
+            });
+        }
+        let scope = TenantScope::mint(tenant, principal.user_id, role).map_err(|e| match e {
+            AuthorizeError::TenantNotActive { slug, status } => {
+                PipelineError::TenantInactive { slug, status }
+            }
+            other => PipelineError::internal(other),
+        })?;
+        span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+        span.record("tenant_slug", tracing::field::display(scope.slug()));
+        Ok(PipelineOutcome::Scoped(scope))
+    }
+}
+
+/// The result of a successful pipeline run.
+#[derive(Debug, Clone)]
+pub enum PipelineOutcome {
+    /// A tenant was selected, exists, admits requests, and the caller is a member.
+    Scoped(TenantScope),
+    /// No source selected a tenant: for routes that work without one.
+    NoTenant {
+        /// The caller, if authenticated.
+        principal: Option<Principal>,
+        /// Set when the caller is a platform administrator and the pipeline was built
+        /// [`with_platform_admins`](TenantPipeline::with_platform_admins).
+        platform: Option<PlatformScope>,
+    },
+}
+
+/// Why the pipeline refused a request.
+///
+/// [`status`](Self::status), [`code`](Self::code) and [`public_message`](Self::public_message)
+/// are what an adapter puts in the response; the `Display` text and the source chain are for
+/// logs (they may name the tenant or the store failure).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The tenant selection is malformed. 400 `invalid_tenant`.
+    #[error("invalid tenant selection")]
+    InvalidTenant(#[source] ResolveError),
+    /// Sources named different tenants. 400 `tenant_conflict`.
+    #[error("conflicting tenant selection")]
+    Conflict(#[source] ResolveError),
+    /// No credentials on a tenant route, or invalid credentials. 401 `unauthenticated`.
+    #[error("unauthenticated")]
+    Unauthenticated(#[source] Option<Box<dyn StdError + Send + Sync + 'static>>),
+    /// The caller is not a member of the tenant. 403 `not_a_member`.
+    #[error("not a member of tenant `{tenant}`")]
+    NotMember {
+        /// The tenant.
+        tenant: TenantSlug,
+    },
+    /// The tenant is suspended, provisioning or out of trial. 403.
+    #[error("tenant `{slug}` is {status}")]
+    TenantInactive {
+        /// The tenant.
+        slug: TenantSlug,
+        /// Its status.
+        status: TenantStatus,
+    },
+    /// No such tenant, or a deleted one. 404 `tenant_not_found`.
+    #[error("tenant `{key}` not found")]
+    TenantNotFound {
+        /// The key that was looked up.
+        key: TenantKey,
+    },
+    /// A store failed. 500 `internal`.
+    #[error("tenant pipeline failed")]
+    Internal(#[source] Box<dyn StdError + Send + Sync + 'static>),
+}
+
+impl PipelineError {
+    fn internal(e: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidTenant(_) | Self::Conflict(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::NotMember { .. } | Self::TenantInactive { .. } => StatusCode::FORBIDDEN,
+            Self::TenantNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidTenant(_) => "invalid_tenant",
+            Self::Conflict(_) => "tenant_conflict",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::NotMember { .. } => "not_a_member",
+            Self::TenantInactive { status, .. } => match status {
+                TenantStatus::Provisioning => "tenant_provisioning",
+                TenantStatus::Trial { .. } => "tenant_trial_expired",
+                _ => "tenant_suspended",
+            },
+            Self::TenantNotFound { .. } => "tenant_not_found",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// A short message safe to show to the caller: fixed text, no tenant names, no internals.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::InvalidTenant(_) => "the tenant selection is malformed",
+            Self::Conflict(_) => "the request names more than one tenant",
+            Self::Unauthenticated(_) => "authentication is required",
+            Self::NotMember { .. } => "you are not a member of this tenant",
+            Self::TenantInactive { status, .. } => match status {
+                TenantStatus::Provisioning => "this tenant is not ready yet",
+                TenantStatus::Trial { .. } => "this tenant's trial has ended",
+                _ => "this tenant is suspended",
+            },
+            Self::TenantNotFound { .. } => "tenant not found",
+            Self::Internal(_) => "internal error",
+        }
+    }
+}
+
+impl From<ResolveError> for PipelineError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Conflict { .. } => Self::Conflict(e),
+            ResolveError::InvalidToken(_) => Self::Unauthenticated(Some(Box::new(e))),
+            _ => Self::InvalidTenant(e),
+        }
+    }
+}
+
+impl From<AuthenticateError> for PipelineError {
+    fn from(e: AuthenticateError) -> Self {
+        match e {
+            AuthenticateError::Unavailable(s) => Self::Internal(Box::new(s)),
+            other => Self::Unauthenticated(Some(Box::new(other))),
+        }
+    }
+}
