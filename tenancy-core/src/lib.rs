@@ -27,10 +27,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
+#[path = "assign.rs"]
+pub mod assignment;
 mod cache;
+mod decision;
 mod id;
 mod jwt;
 mod memory;
+mod permission;
 mod pipeline;
 mod propagate;
 mod request;
@@ -50,6 +54,7 @@ pub use cache::{
     CachingMembershipStore, CachingMembershipStoreBuilder, CachingTenantStore,
     CachingTenantStoreBuilder,
 };
+pub use decision::{Decision, DenyReason};
 pub use id::{IdParseError, TenantId, UserId};
 pub use jwt::{JwtAlgorithm, JwtError, VerifiedClaims};
 #[cfg(feature = "jwt")]
@@ -66,7 +71,10 @@ pub use resolve::{
     ConfigError, HeaderResolver, PathResolver, ResolveError, ResolverChain, Selection,
     SubdomainResolver, TenantResolver,
 };
-pub use role::{Role, RoleParseError};
+pub use permission::{
+    CustomRole, Permission, PermissionError, PermissionScope, Policy, PolicyBuilder, PolicyError,
+};
+pub use role::{Role, RoleName, RoleParseError};
 pub use scope::{AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform};
 pub use slug::{DEFAULT_RESERVED_SLUGS, SlugError, SlugPolicy, TenantSlug};
 pub use store::{MembershipStore, PlatformAdmins, StoreError, TenantKey, TenantStore};

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,5 +72,89 @@ impl FromStr for Role {
             "member" => Ok(Self::Member),
             other => Err(RoleParseError(other.chars().take(64).collect())),
         }
+    }
+}
+
+/// The name of a role in a [`Policy`](crate::Policy): a built-in [`Role`] or an app-defined
+/// custom role (`billing`, `support`).
+///
+/// 1 to 32 characters of `a-z`, `0-9`, `_`, `-`, starting with a letter. Built-in roles convert
+/// with `From<Role>` and keep their stable names. Cloning is cheap.
+///
+/// Custom roles live here rather than in [`Role`] so that `Role` stays `Copy`, exhaustively
+/// matchable and storable as one of four strings; the policy places custom roles in the
+/// hierarchy.
+///
+/// ```
+/// use tenancy_core::{Role, RoleName};
+/// let billing: RoleName = "billing".parse()?;
+/// assert_eq!(billing.as_str(), "billing");
+/// assert_eq!(billing.builtin(), None);
+/// assert_eq!(RoleName::from(Role::Admin).builtin(), Some(Role::Admin));
+/// assert_eq!("admin".parse::<RoleName>()?, RoleName::from(Role::Admin));
+/// assert!("Billing Team".parse::<RoleName>().is_err());
+/// # Ok::<(), tenancy_core::RoleParseError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoleName(Arc<str>);
+
+impl RoleName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The built-in role with this name, if it is one.
+    pub fn builtin(&self) -> Option<Role> {
+        self.0.parse().ok()
+    }
+}
+
+impl From<Role> for RoleName {
+    fn from(role: Role) -> Self {
+        Self(Arc::from(role.as_str()))
+    }
+}
+
+impl FromStr for RoleName {
+    type Err = RoleParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let b = s.as_bytes();
+        let ok = !b.is_empty()
+            && b.len() <= 32
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-');
+        if ok {
+            Ok(Self(Arc::from(s)))
+        } else {
+            Err(RoleParseError(s.chars().take(64).collect()))
+        }
+    }
+}
+
+impl TryFrom<String> for RoleName {
+    type Error = RoleParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<RoleName> for String {
+    fn from(r: RoleName) -> Self {
+        r.0.to_string()
+    }
+}
+
+impl fmt::Debug for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoleName({})", self.0)
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }

@@ -1,0 +1,462 @@
+//! Typed permissions and the role/permission policy.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::decision::{Decision, DenyReason};
+use crate::role::RoleName;
+use crate::{PlatformScope, Role, TenantScope};
+
+/// A permission: `resource:action`, each part 1 to 32 characters of `a-z`, `0-9`, `_`, `-`,
+/// starting with a letter (`leads:write`, `audit_log:read`).
+///
+/// Declare permissions as constants with [`Permission::from_static`]: an invalid literal is then
+/// a compile error.
+///
+/// ```
+/// use tenancy_core::Permission;
+/// const LEADS_WRITE: Permission = Permission::from_static("leads:write");
+/// assert_eq!(LEADS_WRITE.resource(), "leads");
+/// assert_eq!(LEADS_WRITE.action(), "write");
+/// assert_eq!("leads:write".parse::<Permission>()?, LEADS_WRITE);
+/// assert!("leads".parse::<Permission>().is_err());
+/// assert!("Leads:Write".parse::<Permission>().is_err());
+/// # Ok::<(), tenancy_core::PermissionError>(())
+/// ```
+///
+/// ```compile_fail
+/// const BAD: tenancy_core::Permission = tenancy_core::Permission::from_static("no colon");
+/// ```
+///
+/// Apps that prefer an enum implement `From<MyPermission> for Permission`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Permission(Cow<'static, str>);
+
+/// Why a string is not a valid [`Permission`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a valid permission: expected `resource:action` with lowercase letters, digits, `_` and `-`"
+)]
+pub struct PermissionError(String);
+
+const fn valid_part(b: &[u8], start: usize, end: usize) -> bool {
+    if end <= start || end - start > 32 || !b[start].is_ascii_lowercase() {
+        return false;
+    }
+    let mut i = start;
+    while i < end {
+        let c = b[i];
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn is_valid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut colon = None;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b':' {
+            if colon.is_some() {
+                return false;
+            }
+            colon = Some(i);
+        }
+        i += 1;
+    }
+    match colon {
+        Some(c) => valid_part(b, 0, c) && valid_part(b, c + 1, b.len()),
+        None => false,
+    }
+}
+
+impl Permission {
+    /// A permission from a literal, checked at compile time when used in a `const`.
+    ///
+    /// # Panics
+    ///
+    /// When `s` is not `resource:action`; in a `const` item that is a compile error.
+    #[allow(clippy::panic)]
+    pub const fn from_static(s: &'static str) -> Self {
+        if !is_valid(s) {
+            panic!("invalid permission literal: expected `resource:action`");
+        }
+        Self(Cow::Borrowed(s))
+    }
+
+    /// Parses a permission.
+    pub fn parse(s: &str) -> Result<Self, PermissionError> {
+        if is_valid(s) {
+            Ok(Self(Cow::Owned(s.to_owned())))
+        } else {
+            Err(PermissionError(s.chars().take(64).collect()))
+        }
+    }
+
+    /// The whole permission, `resource:action`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The part before the colon.
+    pub fn resource(&self) -> &str {
+        self.0.split_once(':').map_or("", |(r, _)| r)
+    }
+
+    /// The part after the colon.
+    pub fn action(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, a)| a)
+    }
+}
+
+impl fmt::Debug for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Permission({})", self.0)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for Permission {
+    type Err = PermissionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// Which kind of scope a permission applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PermissionScope {
+    /// Checked against a [`TenantScope`], granted to organisation roles.
+    Tenant,
+    /// Checked against a [`PlatformScope`], held by every platform administrator.
+    Platform,
+}
+
+/// A mistake in a policy definition, reported by [`PolicyBuilder::build`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A permission was granted without being declared with
+    /// [`PolicyBuilder::permission`].
+    #[error("permission `{0}` is granted but not declared")]
+    UndeclaredPermission(Permission),
+    /// A platform permission was granted to an organisation role.
+    #[error("platform permission `{0}` cannot be granted to an organisation role")]
+    PlatformPermissionGranted(Permission),
+    /// A permission was declared twice with different scopes.
+    #[error("permission `{0}` is declared for both tenant and platform scopes")]
+    ConflictingScope(Permission),
+    /// A role name was declared twice (or clashes with a built-in role).
+    #[error("role `{0}` is declared twice")]
+    DuplicateRole(RoleName),
+    /// A grant or a placement names a role that was never declared.
+    #[error("role `{0}` is not declared")]
+    UnknownRole(RoleName),
+    /// The inheritance relation has a cycle through this role.
+    #[error("role `{0}` inherits from itself")]
+    Cycle(RoleName),
+}
+
+/// A custom role and where it sits in the hierarchy.
+///
+/// A custom role *inherits* every permission of the roles it is placed above, and the roles it is
+/// placed below inherit all of its permissions. Example: `billing` above `manager`, below `admin`:
+/// billing has every manager permission plus its own; admin (and so owner) has billing's.
+#[derive(Debug, Clone)]
+#[must_use = "pass the role to `PolicyBuilder::custom_role`"]
+pub struct CustomRole {
+    name: RoleName,
+    above: Vec<RoleName>,
+    below: Vec<RoleName>,
+}
+
+impl CustomRole {
+    /// A custom role with no place yet (it inherits nothing and nobody inherits it).
+    pub fn new(name: RoleName) -> Self {
+        Self {
+            name,
+            above: Vec::new(),
+            below: Vec::new(),
+        }
+    }
+
+    /// Places this role above `role`: this role inherits `role`'s permissions.
+    pub fn above(mut self, role: impl Into<RoleName>) -> Self {
+        self.above.push(role.into());
+        self
+    }
+
+    /// Places this role below `role`: `role` inherits this role's permissions.
+    pub fn below(mut self, role: impl Into<RoleName>) -> Self {
+        self.below.push(role.into());
+        self
+    }
+}
+
+/// Builds a [`Policy`]; see there.
+#[derive(Debug, Default)]
+#[must_use = "call `build` to get the policy"]
+pub struct PolicyBuilder {
+    declared: Vec<(Permission, PermissionScope)>,
+    grants: Vec<(RoleName, Permission)>,
+    custom: Vec<CustomRole>,
+}
+
+impl PolicyBuilder {
+    /// Declares a tenant permission. Undeclared permissions are always denied.
+    pub fn permission(mut self, p: Permission) -> Self {
+        self.declared.push((p, PermissionScope::Tenant));
+        self
+    }
+
+    /// Declares several tenant permissions.
+    pub fn permissions(mut self, ps: impl IntoIterator<Item = Permission>) -> Self {
+        self.declared
+            .extend(ps.into_iter().map(|p| (p, PermissionScope::Tenant)));
+        self
+    }
+
+    /// Declares a platform permission, held by every platform administrator and by no
+    /// organisation role.
+    pub fn platform_permission(mut self, p: Permission) -> Self {
+        self.declared.push((p, PermissionScope::Platform));
+        self
+    }
+
+    /// Grants permissions to a role (built-in or custom); roles above it inherit them.
+    pub fn grant(
+        mut self,
+        role: impl Into<RoleName>,
+        ps: impl IntoIterator<Item = Permission>,
+    ) -> Self {
+        let role = role.into();
+        self.grants
+            .extend(ps.into_iter().map(|p| (role.clone(), p)));
+        self
+    }
+
+    /// Adds a custom role placed in the hierarchy.
+    pub fn custom_role(mut self, role: CustomRole) -> Self {
+        self.custom.push(role);
+        self
+    }
+
+    /// Validates the definition and computes the inheritance closure once.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        // Permissions.
+        let mut declared: HashMap<Permission, PermissionScope> = HashMap::new();
+        for (p, scope) in self.declared {
+            if let Some(prev) = declared.insert(p.clone(), scope)
+                && prev != scope
+            {
+                return Err(PolicyError::ConflictingScope(p));
+            }
+        }
+
+        // Roles and the "inherits from" edges: role -> roles whose permissions it includes.
+        let mut edges: HashMap<RoleName, BTreeSet<RoleName>> = HashMap::new();
+        for pair in Role::ALL.windows(2) {
+            let [lower, upper] = pair else { continue };
+            edges
+                .entry(RoleName::from(*upper))
+                .or_default()
+                .insert(RoleName::from(*lower));
+        }
+        edges.entry(RoleName::from(Role::Member)).or_default();
+        for c in &self.custom {
+            if edges.contains_key(&c.name) {
+                return Err(PolicyError::DuplicateRole(c.name.clone()));
+            }
+            edges.insert(c.name.clone(), BTreeSet::new());
+        }
+        for c in &self.custom {
+            for lower in &c.above {
+                if !edges.contains_key(lower) {
+                    return Err(PolicyError::UnknownRole(lower.clone()));
+                }
+                edges
+                    .entry(c.name.clone())
+                    .or_default()
+                    .insert(lower.clone());
+            }
+            for upper in &c.below {
+                let Some(set) = edges.get_mut(upper) else {
+                    return Err(PolicyError::UnknownRole(upper.clone()));
+                };
+                set.insert(c.name.clone());
+            }
+        }
+
+        // Direct grants.
+        let mut direct: HashMap<RoleName, HashSet<Permission>> = HashMap::new();
+        for (role, p) in self.grants {
+            match declared.get(&p) {
+                None => return Err(PolicyError::UndeclaredPermission(p)),
+                Some(PermissionScope::Platform) => {
+                    return Err(PolicyError::PlatformPermissionGranted(p));
+                }
+                Some(PermissionScope::Tenant) => {}
+            }
+            if !edges.contains_key(&role) {
+                return Err(PolicyError::UnknownRole(role));
+            }
+            direct.entry(role).or_default().insert(p);
+        }
+
+        // Closure: every role reachable through "inherits from", computed once (with cycle check).
+        let mut roles = HashMap::new();
+        for name in edges.keys() {
+            let mut includes: HashSet<RoleName> = HashSet::new();
+            let mut stack = vec![name.clone()];
+            while let Some(r) = stack.pop() {
+                for lower in edges.get(&r).into_iter().flatten() {
+                    if lower == name {
+                        return Err(PolicyError::Cycle(name.clone()));
+                    }
+                    if includes.insert(lower.clone()) {
+                        stack.push(lower.clone());
+                    }
+                }
+            }
+            includes.insert(name.clone());
+            let permissions = includes
+                .iter()
+                .filter_map(|r| direct.get(r))
+                .flatten()
+                .cloned()
+                .collect();
+            roles.insert(
+                name.clone(),
+                RoleEntry {
+                    includes,
+                    permissions,
+                },
+            );
+        }
+        Ok(Policy { declared, roles })
+    }
+}
+
+#[derive(Debug)]
+struct RoleEntry {
+    /// This role and every role it inherits from.
+    includes: HashSet<RoleName>,
+    /// Every permission it holds, inherited ones included.
+    permissions: HashSet<Permission>,
+}
+
+/// Roles, permissions and who holds what, with the inheritance closure computed at build time.
+///
+/// Built-in roles form the chain `owner > admin > manager > member`, each inheriting the
+/// permissions of the one below. Apps declare their permissions, grant them to roles, and may add
+/// custom roles anywhere in the hierarchy ([`CustomRole`]). Checks deny by default: an
+/// undeclared permission, an unknown role, or a permission of the other scope kind is a
+/// [`Decision::Deny`].
+///
+/// Custom roles are [`RoleName`]s, not [`Role`]s: memberships (and so [`TenantScope::role`]) hold
+/// the built-in `Role`, which stays `Copy` and is stored as text. Apps that store custom roles
+/// themselves check them with [`check_role`](Self::check_role).
+///
+/// ```
+/// use tenancy_core::{CustomRole, Decision, DenyReason, Permission, Policy, Role, RoleName};
+/// const LEADS_READ: Permission = Permission::from_static("leads:read");
+/// const LEADS_WRITE: Permission = Permission::from_static("leads:write");
+/// const INVOICES_PAY: Permission = Permission::from_static("invoices:pay");
+///
+/// let billing: RoleName = "billing".parse()?;
+/// let policy = Policy::builder()
+///     .permissions([LEADS_READ, LEADS_WRITE, INVOICES_PAY])
+///     .grant(Role::Member, [LEADS_READ])
+///     .grant(Role::Manager, [LEADS_WRITE])
+///     .custom_role(CustomRole::new(billing.clone()).above(Role::Manager).below(Role::Admin))
+///     .grant(billing.clone(), [INVOICES_PAY])
+///     .build()?;
+///
+/// assert!(policy.check_role(&billing, &LEADS_WRITE).is_allowed()); // inherited from manager
+/// assert!(policy.check_role(&Role::Admin.into(), &INVOICES_PAY).is_allowed()); // admin > billing
+/// assert!(!policy.check_role(&Role::Manager.into(), &INVOICES_PAY).is_allowed());
+/// let unknown = Permission::from_static("leads:delete");
+/// assert_eq!(
+///     policy.check_role(&Role::Owner.into(), &unknown),
+///     Decision::Deny(DenyReason::UnknownPermission)
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Policy {
+    declared: HashMap<Permission, PermissionScope>,
+    roles: HashMap<RoleName, RoleEntry>,
+}
+
+impl Policy {
+    /// A builder.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::default()
+    }
+
+    /// Whether the scope's role holds `permission` in its tenant.
+    pub fn check(&self, scope: &TenantScope, permission: &Permission) -> Decision {
+        self.check_role(&RoleName::from(scope.role()), permission)
+    }
+
+    /// Whether `role` (built-in or custom) holds the tenant permission `permission`.
+    pub fn check_role(&self, role: &RoleName, permission: &Permission) -> Decision {
+        match self.declared.get(permission) {
+            None => return Decision::Deny(DenyReason::UnknownPermission),
+            Some(PermissionScope::Platform) => return Decision::Deny(DenyReason::WrongScope),
+            Some(PermissionScope::Tenant) => {}
+        }
+        let Some(entry) = self.roles.get(role) else {
+            return Decision::Deny(DenyReason::UnknownRole);
+        };
+        if entry.permissions.contains(permission) {
+            Decision::Allow
+        } else {
+            Decision::Deny(DenyReason::NotGranted { role: role.clone() })
+        }
+    }
+
+    /// Whether a platform administrator holds the platform permission `permission`. Tenant
+    /// permissions are denied ([`DenyReason::WrongScope`]): a platform scope is not a tenant
+    /// scope.
+    pub fn check_platform(&self, _scope: &PlatformScope, permission: &Permission) -> Decision {
+        match self.declared.get(permission) {
+            None => Decision::Deny(DenyReason::UnknownPermission),
+            Some(PermissionScope::Tenant) => Decision::Deny(DenyReason::WrongScope),
+            Some(PermissionScope::Platform) => Decision::Allow,
+        }
+    }
+
+    /// Whether `higher` is `lower` or inherits from it (directly or transitively).
+    pub fn includes(&self, higher: &RoleName, lower: &RoleName) -> bool {
+        self.roles
+            .get(higher)
+            .is_some_and(|e| e.includes.contains(lower))
+    }
+
+    /// Every permission `role` holds, inherited ones included, sorted.
+    pub fn permissions_of(&self, role: &RoleName) -> Vec<Permission> {
+        let mut v: Vec<_> = self
+            .roles
+            .get(role)
+            .map(|e| e.permissions.iter().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// The scope kind a permission was declared for, if declared.
+    pub fn scope_of(&self, permission: &Permission) -> Option<PermissionScope> {
+        self.declared.get(permission).copied()
+    }
+}
