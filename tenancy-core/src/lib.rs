@@ -72,7 +72,8 @@ pub use resolve::{
     SubdomainResolver, TenantResolver,
 };
 pub use permission::{
-    CustomRole, Permission, PermissionError, PermissionScope, Policy, PolicyBuilder, PolicyError,
+    CustomRole, Permission, PermissionError, PermissionMarker, PermissionScope, Policy,
+    PolicyBuilder, PolicyError,
 };
 pub use role::{Role, RoleName, RoleParseError};
 pub use scope::{AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform};

@@ -460,3 +460,19 @@ impl Policy {
         self.declared.get(permission).copied()
     }
 }
+
+/// A type standing for one permission, so that it can be named in a type: the adapters'
+/// `RequirePermission<P>` extractors take such a `P`.
+///
+/// ```
+/// use tenancy_core::{Permission, PermissionMarker};
+/// struct LeadsWrite;
+/// impl PermissionMarker for LeadsWrite {
+///     const PERMISSION: Permission = Permission::from_static("leads:write");
+/// }
+/// assert_eq!(LeadsWrite::PERMISSION.as_str(), "leads:write");
+/// ```
+pub trait PermissionMarker: Send + Sync + 'static {
+    /// The permission this type stands for.
+    const PERMISSION: Permission;
+}
