@@ -1,0 +1,2 @@
+//! The reference SaaS built on `tenancy`.
+#![forbid(unsafe_code)]

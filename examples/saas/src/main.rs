@@ -1,0 +1,2 @@
+//! `saas`: the reference SaaS server.
+fn main() {}
