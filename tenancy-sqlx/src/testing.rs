@@ -21,9 +21,19 @@
 //!
 //! When `TENANCY_TEST_PGBOUNCER=host:port` is set, application and platform connections (not
 //! admin ones) go through that PgBouncer instead, with the prepared-statement cache disabled
-//! (`statement_cache_capacity(0)`). PgBouncer 1.18 in `pool_mode = transaction` does not keep
-//! named prepared statements across transactions; with the cache disabled sqlx only uses the
-//! unnamed statement and the tests pass through it.
+//! (`statement_cache_capacity(0)`).
+//!
+//! Finding (sqlx 0.9, PgBouncer 1.18, `pool_mode = transaction`): a cache capacity of 0 is
+//! **not** enough. sqlx 0.9 still parses every bound query as a *named* statement
+//! (`sqlx_s_1`, `sqlx_s_2`, ... per client connection), merely without caching or closing it,
+//! and runs parse and execute as two round trips. Through PgBouncer this fails with
+//! `42P05 prepared statement "sqlx_s_1" already exists` (another client left the same name on
+//! the server connection) or, outside a transaction, `26000 ... does not exist` (the execute
+//! went to a connection the parse did not). What works: PgBouncer configured with
+//! `server_reset_query = DEALLOCATE ALL` and `server_reset_query_always = 1` (as
+//! `cargo xtask test` does), and every extended-protocol query inside an explicit transaction
+//! (which pins the server connection), or fixed SQL sent with `sqlx::raw_sql` (simple
+//! protocol). [`TestDatabase::app_pool`]'s own check follows that rule.
 //!
 //! ```no_run
 //! use tenancy_sqlx::testing::TestDatabase;
@@ -222,8 +232,11 @@ impl TestServer {
         }
     }
 
-    /// Drops every database whose name starts with [`DATABASE_PREFIX`] (with `FORCE`) and
-    /// returns how many were dropped.
+    /// Drops every database whose name starts with [`DATABASE_PREFIX`] and that nobody is
+    /// connected to, and returns how many were dropped.
+    ///
+    /// Databases still in use (`55006 object_in_use`, for example those of another test run on
+    /// the same server) are left alone; a finished or crashed run leaves no connections.
     pub async fn drop_test_databases(&self) -> Result<u64, TestDbError> {
         let mut conn = PgConnection::connect_with(&self.admin)
             .await
@@ -237,14 +250,20 @@ impl TestServer {
         .map_err(db_err("listing test databases"))?;
         let mut dropped = 0;
         for name in names {
-            sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            let result = sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {}",
                 quote_ident(&name)
             )))
             .execute(&mut conn)
-            .await
-            .map_err(db_err("dropping a test database"))?;
-            dropped += 1;
+            .await;
+            match result {
+                Ok(_) => dropped += 1,
+                Err(e)
+                    if e.as_database_error()
+                        .and_then(|d| d.code())
+                        .is_some_and(|c| c == "55006") => {}
+                Err(e) => return Err(db_err("dropping a test database")(e)),
+            }
         }
         let _ = conn.close().await;
         Ok(dropped)
@@ -551,7 +570,14 @@ impl Privileges {
     }
 }
 
+/// Reads the connected role's privileges. Runs inside a transaction so that, behind PgBouncer
+/// in transaction mode, sqlx's separate parse and execute round trips reach the same server
+/// connection.
 async fn check_privileges(pool: &PgPool) -> Result<Privileges, TestDbError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(db_err("beginning the privilege check"))?;
     let (role, superuser, bypassrls, owned_relations, privileged_roles): (
         String,
         bool,
@@ -568,9 +594,12 @@ async fn check_privileges(pool: &PgPool) -> Result<Privileges, TestDbError> {
                AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1) \
          FROM pg_roles r WHERE r.rolname = current_user",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await
     .map_err(db_err("checking the role's privileges"))?;
+    tx.rollback()
+        .await
+        .map_err(db_err("ending the privilege check"))?;
     Ok(Privileges {
         role,
         superuser,

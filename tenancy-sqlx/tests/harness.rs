@@ -1,5 +1,9 @@
 //! Tests of the test harness itself: the application pool really is unprivileged, and the
 //! admin pool really is a superuser (positive control).
+//!
+//! Queries on application and platform pools run inside transactions so that this file also
+//! passes through PgBouncer in transaction mode (`TENANCY_TEST_PGBOUNCER`, see
+//! `tenancy_sqlx::testing`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use tenancy_sqlx::testing::{APP_ROLE, PLATFORM_ROLE, TestDatabase, TestDbError};
@@ -9,12 +13,14 @@ async fn app_pool_is_neither_superuser_nor_bypassrls() {
     let db = TestDatabase::new().await.unwrap();
     let app = db.app_pool(2).await.unwrap();
 
+    let mut tx = app.begin().await.unwrap();
     let (user, superuser, bypassrls): (String, bool, bool) = sqlx::query_as(
         "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
     )
-    .fetch_one(&app)
+    .fetch_one(&mut *tx)
     .await
     .unwrap();
+    tx.rollback().await.unwrap();
     assert_eq!(user, APP_ROLE);
     assert_eq!(db.app_role(), APP_ROLE);
     assert!(!superuser, "application role must not be a superuser");
@@ -94,12 +100,14 @@ async fn app_pool_refuses_a_role_that_owns_a_table() {
 async fn platform_pool_bypasses_rls_but_is_not_superuser() {
     let db = TestDatabase::new().await.unwrap();
     let platform = db.platform_pool(1).await.unwrap();
+    let mut tx = platform.begin().await.unwrap();
     let (user, superuser, bypassrls): (String, bool, bool) = sqlx::query_as(
         "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
     )
-    .fetch_one(&platform)
+    .fetch_one(&mut *tx)
     .await
     .unwrap();
+    tx.rollback().await.unwrap();
     assert_eq!(user, PLATFORM_ROLE);
     assert!(!superuser);
     assert!(bypassrls);

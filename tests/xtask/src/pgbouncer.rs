@@ -5,7 +5,10 @@
 //! PgBouncer accepts those users without checking a password and, when it opens server
 //! connections, logs in as the same user, sending the password from the file should the server
 //! ask for one. `extra_float_digits`, which sqlx sends at startup, is in
-//! `ignore_startup_parameters`. PgBouncer refuses to run as root, so as root it runs as the
+//! `ignore_startup_parameters`. sqlx 0.9 leaves a named statement (`sqlx_s_N`) on the server
+//! connection for every bound query even with `statement_cache_capacity(0)`, so
+//! `server_reset_query = DEALLOCATE ALL` with `server_reset_query_always = 1` clears them when a
+//! transaction gives its server connection back (see `tenancy_sqlx::testing`). PgBouncer refuses to run as root, so as root it runs as the
 //! `postgres` user via `runuser`.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -72,6 +75,8 @@ impl PgBouncer {
              max_client_conn = 500\n\
              default_pool_size = 20\n\
              ignore_startup_parameters = extra_float_digits\n\
+             server_reset_query = DEALLOCATE ALL\n\
+             server_reset_query_always = 1\n\
              logfile = {d}/pgbouncer.log\n\
              pidfile = {d}/pgbouncer.pid\n"
         );
