@@ -213,14 +213,21 @@ mod caching {
             }
         }
 
-        /// Whether `entry` may still be served, given its invalidation keys.
-        fn is_fresh(&self, entry: &Entry<V>, deps: impl IntoIterator<Item = D>) -> bool {
+        /// Whether `entry` may still be served, given its invalidation keys. `check_ttl` is
+        /// false for an entry this very call just loaded (it is as fresh as a direct read, even
+        /// with a zero TTL), true for one found in the cache.
+        fn is_fresh(
+            &self,
+            entry: &Entry<V>,
+            deps: impl IntoIterator<Item = D>,
+            check_ttl: bool,
+        ) -> bool {
             let ttl = if entry.value.is_some() {
                 self.ttl
             } else {
                 self.negative_ttl
             };
-            if Instant::now().saturating_duration_since(entry.loaded_at) >= ttl {
+            if check_ttl && Instant::now().saturating_duration_since(entry.loaded_at) >= ttl {
                 return false;
             }
             if self.epoch.load(Ordering::SeqCst) == entry.epoch {
@@ -268,8 +275,9 @@ mod caching {
                     })
                     .await
                     .map_err(|e| StoreError::new(what, e))?;
-                if self.is_fresh(&entry, deps(key, &entry.value)) {
-                    return Ok((entry, loaded_here.load(Ordering::Relaxed)));
+                let loaded_here = loaded_here.load(Ordering::Relaxed);
+                if self.is_fresh(&entry, deps(key, &entry.value), !loaded_here) {
+                    return Ok((entry, loaded_here));
                 }
                 self.cache.invalidate(key).await;
             }

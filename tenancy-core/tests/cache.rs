@@ -465,3 +465,16 @@ async fn revocation_during_a_membership_load_is_not_lost() {
     assert_eq!(lookup.await.unwrap(), None);
     assert_eq!(cached.role_of(a, alice).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn zero_ttl_means_one_store_read_per_lookup() {
+    let (_db, counting, acme) = setup();
+    let cached = CachingTenantStore::builder(counting.clone())
+        .with_ttl(Duration::ZERO)
+        .with_negative_ttl(Duration::ZERO)
+        .build();
+    for n in 1..=3 {
+        assert!(cached.get(&TenantKey::Id(acme.id)).await.unwrap().is_some());
+        assert_eq!(counting.calls(), n);
+    }
+}
