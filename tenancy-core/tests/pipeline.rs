@@ -95,7 +95,11 @@ fn world() -> World {
     let members = InMemoryMembershipStore::new();
     let acme = tenant("acme");
     let globex = tenant("globex");
-    let (alice, bob, eve) = (UserId::new_random(), UserId::new_random(), UserId::new_random());
+    let (alice, bob, eve) = (
+        UserId::new_random(),
+        UserId::new_random(),
+        UserId::new_random(),
+    );
     tenants.insert(acme.clone());
     tenants.insert(globex.clone());
     members.insert(acme.id, alice, Role::Owner);
@@ -175,7 +179,11 @@ fn expect_err(
         Err(e) => {
             assert_eq!((e.status(), e.code()), (status, code), "{e:?}");
             for secret in ["acme", "globex", "frozen", "gone", "10.1.2.3", "relation"] {
-                assert!(!e.public_message().contains(secret), "{}", e.public_message());
+                assert!(
+                    !e.public_message().contains(secret),
+                    "{}",
+                    e.public_message()
+                );
             }
             e
         }
@@ -203,21 +211,32 @@ async fn member_gets_a_scope() {
     }
     // Trial still running.
     let h = req(Some("trying"), Some(&w.alice.to_string()));
-    assert!(matches!(run(&w.pipeline, &h).await.unwrap(), PipelineOutcome::Scoped(_)));
+    assert!(matches!(
+        run(&w.pipeline, &h).await.unwrap(),
+        PipelineOutcome::Scoped(_)
+    ));
 }
 
 #[tokio::test]
 async fn no_tenant_selected() {
     let w = world();
     match run(&w.pipeline, &req(None, None)).await.unwrap() {
-        PipelineOutcome::NoTenant { principal, platform } => {
+        PipelineOutcome::NoTenant {
+            principal,
+            platform,
+        } => {
             assert!(principal.is_none());
             assert!(platform.is_none());
         }
         other => panic!("{other:?}"),
     }
-    match run(&w.pipeline, &req(None, Some(&w.bob.to_string()))).await.unwrap() {
-        PipelineOutcome::NoTenant { principal, .. } => assert_eq!(principal.unwrap().user_id, w.bob),
+    match run(&w.pipeline, &req(None, Some(&w.bob.to_string())))
+        .await
+        .unwrap()
+    {
+        PipelineOutcome::NoTenant { principal, .. } => {
+            assert_eq!(principal.unwrap().user_id, w.bob)
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(w.tenant_gets.load(Ordering::SeqCst), 0);
@@ -266,15 +285,21 @@ async fn malformed_selection_is_400() {
     }
     let mut h = req(Some("acme"), Some(&w.alice.to_string()));
     h.append("x-tenant", HeaderValue::from_static("acme"));
-    expect_err(run(&w.pipeline, &h).await, StatusCode::BAD_REQUEST, "invalid_tenant");
+    expect_err(
+        run(&w.pipeline, &h).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_tenant",
+    );
     assert_eq!(w.tenant_gets.load(Ordering::SeqCst), 0);
 }
 
 fn chained(w: &World) -> TenantPipeline {
-    w.pipeline.clone().with_resolver(Arc::new(ResolverChain::all_agree(vec![
-        Box::new(SubdomainResolver::new("localhost").unwrap()),
-        Box::new(HeaderResolver::x_tenant()),
-    ])))
+    w.pipeline
+        .clone()
+        .with_resolver(Arc::new(ResolverChain::all_agree(vec![
+            Box::new(SubdomainResolver::new("localhost").unwrap()),
+            Box::new(HeaderResolver::x_tenant()),
+        ])))
 }
 
 fn with_host(mut h: HeaderMap, host: &str) -> HeaderMap {
@@ -289,17 +314,36 @@ async fn conflicting_sources_are_400() {
     let alice = w.alice.to_string();
     // Subdomain A, header B (E.25).
     let h = with_host(req(Some("globex"), Some(&alice)), "acme.localhost");
-    expect_err(run(&p, &h).await, StatusCode::BAD_REQUEST, "tenant_conflict");
+    expect_err(
+        run(&p, &h).await,
+        StatusCode::BAD_REQUEST,
+        "tenant_conflict",
+    );
     // Subdomain slug A, header id of B: found out after the lookup, before membership.
-    let h = with_host(req(Some(&w.globex.id.to_string()), Some(&alice)), "acme.localhost");
-    expect_err(run(&p, &h).await, StatusCode::BAD_REQUEST, "tenant_conflict");
+    let h = with_host(
+        req(Some(&w.globex.id.to_string()), Some(&alice)),
+        "acme.localhost",
+    );
+    expect_err(
+        run(&p, &h).await,
+        StatusCode::BAD_REQUEST,
+        "tenant_conflict",
+    );
     assert!(w.role_queries.lock().unwrap().is_empty());
     // Positive control: slug and id of the same tenant agree.
-    let h = with_host(req(Some(&w.acme.id.to_string()), Some(&alice)), "acme.localhost");
-    assert!(matches!(run(&p, &h).await.unwrap(), PipelineOutcome::Scoped(s) if s.tenant_id() == w.acme.id));
+    let h = with_host(
+        req(Some(&w.acme.id.to_string()), Some(&alice)),
+        "acme.localhost",
+    );
+    assert!(
+        matches!(run(&p, &h).await.unwrap(), PipelineOutcome::Scoped(s) if s.tenant_id() == w.acme.id)
+    );
     // Sources agreeing.
     let h = with_host(req(Some("acme"), Some(&alice)), "acme.localhost");
-    assert!(matches!(run(&p, &h).await.unwrap(), PipelineOutcome::Scoped(_)));
+    assert!(matches!(
+        run(&p, &h).await.unwrap(),
+        PipelineOutcome::Scoped(_)
+    ));
 }
 
 #[tokio::test]
@@ -326,7 +370,9 @@ async fn header_selects_but_membership_authorises() {
     // E.24: a user of A with `X-Tenant: B` gets 403, and no scope for B exists.
     let w = world();
     let alice = w.alice.to_string();
-    let control = run(&w.pipeline, &req(Some("acme"), Some(&alice))).await.unwrap();
+    let control = run(&w.pipeline, &req(Some("acme"), Some(&alice)))
+        .await
+        .unwrap();
     assert!(matches!(control, PipelineOutcome::Scoped(s) if s.tenant_id() == w.acme.id));
 
     let e = expect_err(
@@ -336,7 +382,11 @@ async fn header_selects_but_membership_authorises() {
     );
     assert!(matches!(e, PipelineError::NotMember { .. }));
     let e = expect_err(
-        run(&w.pipeline, &req(Some(&w.globex.id.to_string()), Some(&alice))).await,
+        run(
+            &w.pipeline,
+            &req(Some(&w.globex.id.to_string()), Some(&alice)),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "not_a_member",
     );
@@ -348,7 +398,11 @@ async fn header_selects_but_membership_authorises() {
         "tenant_not_found",
     );
     expect_err(
-        run(&w.pipeline, &req(Some(&TenantId::new_random().to_string()), Some(&alice))).await,
+        run(
+            &w.pipeline,
+            &req(Some(&TenantId::new_random().to_string()), Some(&alice)),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "tenant_not_found",
     );
@@ -371,7 +425,11 @@ async fn lifecycle_statuses() {
         // Deleted is indistinguishable from unknown (G.38).
         ("gone", StatusCode::NOT_FOUND, "tenant_not_found"),
     ] {
-        expect_err(run(&w.pipeline, &req(Some(slug), Some(&alice))).await, status, code);
+        expect_err(
+            run(&w.pipeline, &req(Some(slug), Some(&alice))).await,
+            status,
+            code,
+        );
     }
     // Non-members learn nothing about the lifecycle of a tenant.
     let eve = w.eve.to_string();
@@ -391,9 +449,15 @@ async fn lifecycle_statuses() {
     // Suspending takes effect on the next request (G.37); reactivating restores access.
     let h = req(Some("acme"), Some(&alice));
     assert!(run(&w.pipeline, &h).await.is_ok());
-    w.tenants.insert(w.acme.clone().with_status(TenantStatus::Suspended));
-    expect_err(run(&w.pipeline, &h).await, StatusCode::FORBIDDEN, "tenant_suspended");
-    w.tenants.insert(w.acme.clone().with_status(TenantStatus::Active));
+    w.tenants
+        .insert(w.acme.clone().with_status(TenantStatus::Suspended));
+    expect_err(
+        run(&w.pipeline, &h).await,
+        StatusCode::FORBIDDEN,
+        "tenant_suspended",
+    );
+    w.tenants
+        .insert(w.acme.clone().with_status(TenantStatus::Active));
     assert!(run(&w.pipeline, &h).await.is_ok());
 }
 
@@ -401,9 +465,16 @@ async fn lifecycle_statuses() {
 async fn revoked_membership_is_403_on_the_next_run() {
     let w = world();
     let h = req(Some("globex"), Some(&w.bob.to_string()));
-    assert!(matches!(run(&w.pipeline, &h).await.unwrap(), PipelineOutcome::Scoped(_)));
+    assert!(matches!(
+        run(&w.pipeline, &h).await.unwrap(),
+        PipelineOutcome::Scoped(_)
+    ));
     w.members.remove(w.globex.id, w.bob);
-    expect_err(run(&w.pipeline, &h).await, StatusCode::FORBIDDEN, "not_a_member");
+    expect_err(
+        run(&w.pipeline, &h).await,
+        StatusCode::FORBIDDEN,
+        "not_a_member",
+    );
     // Role changes are seen too.
     w.members.insert(w.globex.id, w.bob, Role::Admin);
     match run(&w.pipeline, &h).await.unwrap() {
@@ -434,10 +505,17 @@ async fn without_resolver_or_authenticator_nothing_is_scoped() {
     let h = req(Some("acme"), Some(&w.alice.to_string()));
     assert!(matches!(
         run(&p, &h).await.unwrap(),
-        PipelineOutcome::NoTenant { principal: None, platform: None }
+        PipelineOutcome::NoTenant {
+            principal: None,
+            platform: None
+        }
     ));
     let p = p.with_resolver(Arc::new(HeaderResolver::x_tenant()));
-    expect_err(run(&p, &h).await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    expect_err(
+        run(&p, &h).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
 }
 
 #[cfg(feature = "jwt")]
@@ -453,30 +531,50 @@ mod jwt {
     fn token(sub: UserId, tenant: &str, exp_offset: i64) -> HeaderMap {
         let exp = get_current_timestamp() as i64 + exp_offset;
         let claims = json!({"sub": sub.to_string(), "tenant": tenant, "exp": exp, "iss": "test"});
-        let t = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET))
-            .unwrap();
+        let t = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_str(&format!("Bearer {t}")).unwrap());
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
+        );
         h
     }
 
     #[tokio::test]
     async fn jwt_claim_resolver_and_bearer_authenticator() {
         let w = world();
-        let verifier =
-            Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256]).unwrap().with_issuer("test"));
+        let verifier = Arc::new(
+            JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256])
+                .unwrap()
+                .with_issuer("test"),
+        );
         let p = w
             .pipeline
             .clone()
             .with_resolver(Arc::new(JwtClaimResolver::new(verifier.clone(), "tenant")))
             .with_authenticator(Arc::new(BearerJwtAuthenticator::new(verifier)));
         let h = token(w.alice, "acme", 600);
-        assert!(matches!(run(&p, &h).await.unwrap(), PipelineOutcome::Scoped(s) if s.tenant_id() == w.acme.id));
+        assert!(
+            matches!(run(&p, &h).await.unwrap(), PipelineOutcome::Scoped(s) if s.tenant_id() == w.acme.id)
+        );
         // A valid token naming a tenant the user is not a member of.
-        expect_err(run(&p, &token(w.alice, "globex", 600)).await, StatusCode::FORBIDDEN, "not_a_member");
+        expect_err(
+            run(&p, &token(w.alice, "globex", 600)).await,
+            StatusCode::FORBIDDEN,
+            "not_a_member",
+        );
         // Expired token: 401 from the resolver, before any lookup.
         let before = w.tenant_gets.load(Ordering::SeqCst);
-        expect_err(run(&p, &token(w.alice, "acme", -3600)).await, StatusCode::UNAUTHORIZED, "unauthenticated");
+        expect_err(
+            run(&p, &token(w.alice, "acme", -3600)).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        );
         assert_eq!(w.tenant_gets.load(Ordering::SeqCst), before);
     }
 }

@@ -74,7 +74,10 @@ fn two_header_values_are_rejected() {
 fn slugs_only_refuses_ids() {
     let r = HeaderResolver::named("X-Org").unwrap().slugs_only();
     let mut h = HeaderMap::new();
-    h.insert("x-org", HeaderValue::from_str(&TenantId::new_random().to_string()).unwrap());
+    h.insert(
+        "x-org",
+        HeaderValue::from_str(&TenantId::new_random().to_string()).unwrap(),
+    );
     // A UUID has the shape of a slug (hex digits and hyphens): with `slugs_only` it is a slug.
     let got = r.resolve(&RequestView::new("/", &h)).unwrap().unwrap();
     assert!(matches!(got, TenantKey::Slug(_)));
@@ -103,10 +106,22 @@ fn all_agree_chain() {
     let chain = ResolverChain::all_agree(vec![sub(), hdr()]);
     let run = |h: &HeaderMap, path: &str| chain.select(&RequestView::new(path, h));
 
-    assert_eq!(run(&request("acme.localhost", Some("acme")), "/").unwrap(), Selection::Key(slug("acme")));
-    assert_eq!(run(&request("acme.localhost", None), "/").unwrap(), Selection::Key(slug("acme")));
-    assert_eq!(run(&request("localhost", Some("acme")), "/").unwrap(), Selection::Key(slug("acme")));
-    assert_eq!(run(&request("localhost", None), "/").unwrap(), Selection::Absent);
+    assert_eq!(
+        run(&request("acme.localhost", Some("acme")), "/").unwrap(),
+        Selection::Key(slug("acme"))
+    );
+    assert_eq!(
+        run(&request("acme.localhost", None), "/").unwrap(),
+        Selection::Key(slug("acme"))
+    );
+    assert_eq!(
+        run(&request("localhost", Some("acme")), "/").unwrap(),
+        Selection::Key(slug("acme"))
+    );
+    assert_eq!(
+        run(&request("localhost", None), "/").unwrap(),
+        Selection::Absent
+    );
 
     let e = run(&request("acme.localhost", Some("globex")), "/").unwrap_err();
     assert!(matches!(e, ResolveError::Conflict { .. }));
@@ -118,7 +133,10 @@ fn all_agree_chain() {
     let h = request("acme.localhost", Some(&id.to_string()));
     assert_eq!(
         run(&h, "/").unwrap(),
-        Selection::SlugAndId { slug: "acme".parse().unwrap(), id }
+        Selection::SlugAndId {
+            slug: "acme".parse().unwrap(),
+            id
+        }
     );
     // Through `resolve` that case fails closed.
     assert!(chain.resolve(&RequestView::new("/", &h)).is_err());
@@ -126,7 +144,10 @@ fn all_agree_chain() {
     // Subdomain A, path B: a clear 400 (E.25).
     let chain = ResolverChain::all_agree(vec![sub()]).with(PathResolver::prefix("t").unwrap());
     let e = chain
-        .resolve(&RequestView::new("/t/globex/x", &request("acme.localhost", None)))
+        .resolve(&RequestView::new(
+            "/t/globex/x",
+            &request("acme.localhost", None),
+        ))
         .unwrap_err();
     assert!(matches!(e, ResolveError::Conflict { .. }));
 }
@@ -135,15 +156,30 @@ fn all_agree_chain() {
 fn first_match_chain_and_fail_closed_errors() {
     let chain = ResolverChain::first_match(vec![hdr(), sub()]);
     let run = |h: &HeaderMap| chain.resolve(&RequestView::new("/", h));
-    assert_eq!(run(&request("acme.localhost", Some("globex"))).unwrap(), Some(slug("globex")));
-    assert_eq!(run(&request("acme.localhost", None)).unwrap(), Some(slug("acme")));
+    assert_eq!(
+        run(&request("acme.localhost", Some("globex"))).unwrap(),
+        Some(slug("globex"))
+    );
+    assert_eq!(
+        run(&request("acme.localhost", None)).unwrap(),
+        Some(slug("acme"))
+    );
     // A malformed earlier source is an error, not skipped in favour of a later one.
     assert!(run(&request("acme.localhost", Some("NOT VALID"))).is_err());
     // A malformed later source after an earlier match is not read.
-    assert_eq!(run(&request("a.b.localhost", Some("globex"))).unwrap(), Some(slug("globex")));
+    assert_eq!(
+        run(&request("a.b.localhost", Some("globex"))).unwrap(),
+        Some(slug("globex"))
+    );
     // In all-agree mode every source is read, so it is an error.
     let all = ResolverChain::all_agree(vec![hdr(), sub()]);
-    assert!(all.resolve(&RequestView::new("/", &request("a.b.localhost", Some("globex")))).is_err());
+    assert!(
+        all.resolve(&RequestView::new(
+            "/",
+            &request("a.b.localhost", Some("globex"))
+        ))
+        .is_err()
+    );
 }
 
 proptest! {

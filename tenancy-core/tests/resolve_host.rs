@@ -49,7 +49,13 @@ fn accepted_hosts_normalise_to_the_label() {
 #[test]
 fn apex_and_www_select_no_tenant() {
     let r = resolver();
-    for host in ["localhost", "LOCALHOST", "localhost.", "localhost:80", "www.localhost"] {
+    for host in [
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "localhost:80",
+        "www.localhost",
+    ] {
         assert_eq!(resolve_host(&r, host).unwrap(), None, "host {host:?}");
     }
     let headers = HeaderMap::new();
@@ -101,7 +107,10 @@ fn rejected_hosts() {
         "xn--.localhost",
     ];
     for host in cases {
-        assert!(resolve_host(&r, host).is_err(), "host {host:?} must be rejected");
+        assert!(
+            resolve_host(&r, host).is_err(),
+            "host {host:?} must be rejected"
+        );
     }
     let long = format!("{}.localhost", "a".repeat(64));
     assert!(resolve_host(&r, &long).is_err());
@@ -125,17 +134,22 @@ fn status_and_codes_are_data() {
 fn idna_and_homoglyphs() {
     let r = resolver();
     // Unicode labels go through IDNA: fullwidth letters fold to ASCII.
-    assert_eq!(r.slug_of_host("ａｃｍｅ.localhost").unwrap(), slug("acme").map(|k| match k {
-        TenantKey::Slug(s) => s,
-        TenantKey::Id(_) => unreachable!(),
-    }));
+    assert_eq!(
+        r.slug_of_host("ａｃｍｅ.localhost").unwrap(),
+        slug("acme").map(|k| match k {
+            TenantKey::Slug(s) => s,
+            TenantKey::Id(_) => unreachable!(),
+        })
+    );
     // A Cyrillic `а` homoglyph becomes a distinct punycode label, never `acme`.
     let homoglyph = r.slug_of_host("\u{0430}cme.localhost").unwrap().unwrap();
     assert_ne!(homoglyph.as_str(), "acme");
     assert!(homoglyph.as_str().starts_with("xn--"));
     // Its punycode form resolves to the same slug (normalisation is idempotent).
     assert_eq!(
-        r.slug_of_host(&format!("{homoglyph}.localhost")).unwrap().unwrap(),
+        r.slug_of_host(&format!("{homoglyph}.localhost"))
+            .unwrap()
+            .unwrap(),
         homoglyph
     );
     // Code points that map to separators, and non-ASCII whitespace, are rejected.
@@ -148,7 +162,11 @@ fn idna_and_homoglyphs() {
 fn non_ascii_base_domain_is_punycoded() {
     let r = SubdomainResolver::new("bücher.example").unwrap();
     assert_eq!(r.base_domain(), "xn--bcher-kva.example");
-    assert!(r.slug_of_host("acme.xn--bcher-kva.example").unwrap().is_some());
+    assert!(
+        r.slug_of_host("acme.xn--bcher-kva.example")
+            .unwrap()
+            .is_some()
+    );
     assert!(r.slug_of_host("acme.BÜCHER.example").unwrap().is_some());
     assert!(SubdomainResolver::new("localhost:80").is_err());
     assert!(SubdomainResolver::new("a..b").is_err());
@@ -184,7 +202,10 @@ fn two_host_headers_are_rejected() {
 fn non_utf8_host_header_is_rejected() {
     let r = resolver();
     let mut h = HeaderMap::new();
-    h.insert(HOST, HeaderValue::from_bytes(b"acme\xff.localhost").unwrap());
+    h.insert(
+        HOST,
+        HeaderValue::from_bytes(b"acme\xff.localhost").unwrap(),
+    );
     assert!(r.resolve(&RequestView::new("/", &h)).is_err());
 }
 
@@ -227,28 +248,64 @@ fn forwarded_headers_from_a_trusted_proxy_are_used_and_validated() {
     let peer = Some(PROXY.parse().unwrap());
 
     let h = forwarded("internal:8080", Some("globex.localhost"), None);
-    assert_eq!(r.resolve(&RequestView::new("/", &h).with_peer(peer)).unwrap(), slug("globex"));
+    assert_eq!(
+        r.resolve(&RequestView::new("/", &h).with_peer(peer))
+            .unwrap(),
+        slug("globex")
+    );
 
-    let h = forwarded("internal:8080", None, Some("for=1.2.3.4;host=\"globex.localhost:443\";proto=https"));
-    assert_eq!(r.resolve(&RequestView::new("/", &h).with_peer(peer)).unwrap(), slug("globex"));
+    let h = forwarded(
+        "internal:8080",
+        None,
+        Some("for=1.2.3.4;host=\"globex.localhost:443\";proto=https"),
+    );
+    assert_eq!(
+        r.resolve(&RequestView::new("/", &h).with_peer(peer))
+            .unwrap(),
+        slug("globex")
+    );
 
     // The last element is the one the adjacent proxy wrote.
     let h = forwarded("internal", Some("evil.localhost, globex.localhost"), None);
-    assert_eq!(r.resolve(&RequestView::new("/", &h).with_peer(peer)).unwrap(), slug("globex"));
+    assert_eq!(
+        r.resolve(&RequestView::new("/", &h).with_peer(peer))
+            .unwrap(),
+        slug("globex")
+    );
 
     // IPv4-mapped IPv6 peer address is the same proxy.
     let mapped: IpAddr = "::ffff:10.0.0.5".parse().unwrap();
     let h = forwarded("internal", Some("globex.localhost"), None);
-    assert_eq!(r.resolve(&RequestView::new("/", &h).with_peer(Some(mapped))).unwrap(), slug("globex"));
+    assert_eq!(
+        r.resolve(&RequestView::new("/", &h).with_peer(Some(mapped)))
+            .unwrap(),
+        slug("globex")
+    );
 
     // Disagreeing forwarded headers.
-    let h = forwarded("internal", Some("globex.localhost"), Some("host=acme.localhost"));
-    assert!(r.resolve(&RequestView::new("/", &h).with_peer(peer)).is_err());
+    let h = forwarded(
+        "internal",
+        Some("globex.localhost"),
+        Some("host=acme.localhost"),
+    );
+    assert!(
+        r.resolve(&RequestView::new("/", &h).with_peer(peer))
+            .is_err()
+    );
 
     // A forwarded host is validated like any host.
-    for bad in ["evil.com", "a.b.localhost", "acme.localhost.evil.com", "x@acme.localhost"] {
+    for bad in [
+        "evil.com",
+        "a.b.localhost",
+        "acme.localhost.evil.com",
+        "x@acme.localhost",
+    ] {
         let h = forwarded("acme.localhost", Some(bad), None);
-        assert!(r.resolve(&RequestView::new("/", &h).with_peer(peer)).is_err(), "{bad}");
+        assert!(
+            r.resolve(&RequestView::new("/", &h).with_peer(peer))
+                .is_err(),
+            "{bad}"
+        );
     }
 }
 

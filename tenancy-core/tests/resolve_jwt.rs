@@ -92,7 +92,12 @@ fn claims(tenant: &str) -> Value {
 }
 
 fn hs256(claims: &Value) -> String {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
 }
 
 fn rs256(claims: &Value) -> String {
@@ -123,7 +128,11 @@ fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -134,7 +143,10 @@ fn b64url(bytes: &[u8]) -> String {
 
 fn bearer(token: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+    h.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
     h
 }
 
@@ -164,8 +176,14 @@ fn acme() -> Option<TenantKey> {
 
 #[test]
 fn valid_tokens_select_their_tenant() {
-    assert_eq!(resolve_with(hmac_verifier(), &hs256(&claims("acme"))).unwrap(), acme());
-    assert_eq!(resolve_with(rsa_verifier(), &rs256(&claims("acme"))).unwrap(), acme());
+    assert_eq!(
+        resolve_with(hmac_verifier(), &hs256(&claims("acme"))).unwrap(),
+        acme()
+    );
+    assert_eq!(
+        resolve_with(rsa_verifier(), &rs256(&claims("acme"))).unwrap(),
+        acme()
+    );
     let ec = JwtVerifier::ec_pem(EC_PUBLIC.as_bytes(), &[JwtAlgorithm::ES256])
         .unwrap()
         .with_issuer(ISS)
@@ -182,12 +200,18 @@ fn valid_tokens_select_their_tenant() {
 fn alg_none_is_rejected() {
     let header = b64url(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = b64url(claims("acme").to_string().as_bytes());
-    for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+    for token in [
+        format!("{header}.{payload}."),
+        format!("{header}.{payload}"),
+    ] {
         jwt_err(resolve_with(hmac_verifier(), &token));
         jwt_err(resolve_with(rsa_verifier(), &token));
     }
     let header = b64url(br#"{"alg":"None","typ":"JWT"}"#);
-    jwt_err(resolve_with(hmac_verifier(), &format!("{header}.{payload}.")));
+    jwt_err(resolve_with(
+        hmac_verifier(),
+        &format!("{header}.{payload}."),
+    ));
 }
 
 #[test]
@@ -199,25 +223,48 @@ fn hs_rs_confusion_is_rejected() {
         &EncodingKey::from_secret(RSA_PUBLIC.as_bytes()),
     )
     .unwrap();
-    assert_eq!(jwt_err(resolve_with(rsa_verifier(), &forged)), JwtError::AlgorithmNotAllowed);
+    assert_eq!(
+        jwt_err(resolve_with(rsa_verifier(), &forged)),
+        JwtError::AlgorithmNotAllowed
+    );
     // And the verifier cannot be configured to accept HS256 with an RSA key.
     assert!(matches!(
-        JwtVerifier::rsa_pem(RSA_PUBLIC.as_bytes(), &[JwtAlgorithm::RS256, JwtAlgorithm::HS256]),
+        JwtVerifier::rsa_pem(
+            RSA_PUBLIC.as_bytes(),
+            &[JwtAlgorithm::RS256, JwtAlgorithm::HS256]
+        ),
         Err(ConfigError::Algorithms(_))
     ));
     // Other family against the pinned one.
-    assert_eq!(jwt_err(resolve_with(rsa_verifier(), &es256(&claims("acme")))), JwtError::AlgorithmNotAllowed);
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &rs256(&claims("acme")))), JwtError::AlgorithmNotAllowed);
+    assert_eq!(
+        jwt_err(resolve_with(rsa_verifier(), &es256(&claims("acme")))),
+        JwtError::AlgorithmNotAllowed
+    );
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &rs256(&claims("acme")))),
+        JwtError::AlgorithmNotAllowed
+    );
     // A different algorithm of the same family is refused when not pinned.
-    let hs512 = encode(&Header::new(Algorithm::HS512), &claims("acme"), &EncodingKey::from_secret(SECRET)).unwrap();
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &hs512)), JwtError::AlgorithmNotAllowed);
+    let hs512 = encode(
+        &Header::new(Algorithm::HS512),
+        &claims("acme"),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &hs512)),
+        JwtError::AlgorithmNotAllowed
+    );
 }
 
 #[test]
 fn registered_claims_are_checked() {
     let mut c = claims("acme");
     c["exp"] = json!(now() - 3600);
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &hs256(&c))), JwtError::Expired);
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &hs256(&c))),
+        JwtError::Expired
+    );
 
     // Within the default leeway (30 s).
     let mut c = claims("acme");
@@ -231,11 +278,17 @@ fn registered_claims_are_checked() {
 
     let mut c = claims("acme");
     c["nbf"] = json!(now() + 3600);
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &hs256(&c))), JwtError::NotYetValid);
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &hs256(&c))),
+        JwtError::NotYetValid
+    );
 
     let mut c = claims("acme");
     c.as_object_mut().unwrap().remove("exp");
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &hs256(&c))), JwtError::MissingClaim("exp".into()));
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &hs256(&c))),
+        JwtError::MissingClaim("exp".into())
+    );
 
     let mut c = claims("acme");
     c["exp"] = json!("tomorrow");
@@ -243,31 +296,51 @@ fn registered_claims_are_checked() {
 
     let mut c = claims("acme");
     c["iss"] = json!("https://evil.example");
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &hs256(&c))), JwtError::WrongIssuer);
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &hs256(&c))),
+        JwtError::WrongIssuer
+    );
     let mut c = claims("acme");
     c.as_object_mut().unwrap().remove("iss");
     jwt_err(resolve_with(hmac_verifier(), &hs256(&c)));
 
     let mut c = claims("acme");
     c["aud"] = json!("other-api");
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &hs256(&c))), JwtError::WrongAudience);
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &hs256(&c))),
+        JwtError::WrongAudience
+    );
     let mut c = claims("acme");
     c.as_object_mut().unwrap().remove("aud");
     jwt_err(resolve_with(hmac_verifier(), &hs256(&c)));
     // An audience in the token but none configured: refused.
     let no_aud = JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256]).unwrap();
-    assert_eq!(jwt_err(resolve_with(no_aud, &hs256(&claims("acme")))), JwtError::WrongAudience);
+    assert_eq!(
+        jwt_err(resolve_with(no_aud, &hs256(&claims("acme")))),
+        JwtError::WrongAudience
+    );
 }
 
 #[test]
 fn tenant_claim_is_required_and_validated() {
     let mut c = claims("acme");
     c.as_object_mut().unwrap().remove("tenant");
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &hs256(&c))), JwtError::MissingClaim("tenant".into()));
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &hs256(&c))),
+        JwtError::MissingClaim("tenant".into())
+    );
     let mut c = claims("acme");
     c["tenant"] = Value::Null;
     jwt_err(resolve_with(hmac_verifier(), &hs256(&c)));
-    for bad in [json!(42), json!(["acme"]), json!({"slug": "acme"}), json!("ACME"), json!("admin"), json!(""), json!("acme/../globex")] {
+    for bad in [
+        json!(42),
+        json!(["acme"]),
+        json!({"slug": "acme"}),
+        json!("ACME"),
+        json!("admin"),
+        json!(""),
+        json!("acme/../globex"),
+    ] {
         let mut c = claims("acme");
         c["tenant"] = bad.clone();
         assert_eq!(
@@ -284,7 +357,10 @@ fn tampered_tokens_are_rejected() {
     let parts: Vec<&str> = token.split('.').collect();
     let forged_payload = b64url(claims("globex").to_string().as_bytes());
     let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &forged)), JwtError::BadSignature);
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &forged)),
+        JwtError::BadSignature
+    );
 
     let other_secret = encode(
         &Header::new(Algorithm::HS256),
@@ -292,12 +368,18 @@ fn tampered_tokens_are_rejected() {
         &EncodingKey::from_secret(b"another-secret-that-is-32-bytes-long!"),
     )
     .unwrap();
-    assert_eq!(jwt_err(resolve_with(hmac_verifier(), &other_secret)), JwtError::BadSignature);
+    assert_eq!(
+        jwt_err(resolve_with(hmac_verifier(), &other_secret)),
+        JwtError::BadSignature
+    );
 
     let rs = rs256(&claims("acme"));
     let parts: Vec<&str> = rs.split('.').collect();
     let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-    assert_eq!(jwt_err(resolve_with(rsa_verifier(), &forged)), JwtError::BadSignature);
+    assert_eq!(
+        jwt_err(resolve_with(rsa_verifier(), &forged)),
+        JwtError::BadSignature
+    );
 
     for garbage in ["x", "a.b", "a.b.c", "..", "a.b.c.d", &"a".repeat(10_000)] {
         jwt_err(resolve_with(hmac_verifier(), garbage));
@@ -310,11 +392,17 @@ fn authorization_header_shapes() {
     let run = |h: &HeaderMap| r.resolve(&RequestView::new("/", h));
     assert_eq!(run(&HeaderMap::new()).unwrap(), None);
     let mut h = HeaderMap::new();
-    h.insert(AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+    h.insert(
+        AUTHORIZATION,
+        HeaderValue::from_static("Basic dXNlcjpwYXNz"),
+    );
     assert_eq!(run(&h).unwrap(), None);
     let token = hs256(&claims("acme"));
     let mut h = HeaderMap::new();
-    h.insert(AUTHORIZATION, HeaderValue::from_str(&format!("bearer {token}")).unwrap());
+    h.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("bearer {token}")).unwrap(),
+    );
     assert_eq!(run(&h).unwrap(), acme());
     for bad in ["Bearer", "Bearer ", "Bearer  "] {
         let mut h = HeaderMap::new();
@@ -322,17 +410,35 @@ fn authorization_header_shapes() {
         jwt_err(run(&h));
     }
     let mut h = bearer(&token);
-    h.append(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).unwrap());
+    h.append(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
     jwt_err(run(&h));
 }
 
 #[test]
 fn verifier_configuration_errors() {
-    assert!(matches!(JwtVerifier::hmac(b"short", &[JwtAlgorithm::HS256]), Err(ConfigError::WeakSecret)));
-    assert!(matches!(JwtVerifier::hmac(SECRET, &[]), Err(ConfigError::Algorithms(_))));
-    assert!(matches!(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::RS256]), Err(ConfigError::Algorithms(_))));
-    assert!(matches!(JwtVerifier::rsa_pem(b"not a pem", &[JwtAlgorithm::RS256]), Err(ConfigError::Key)));
-    assert!(matches!(JwtVerifier::ec_pem(EC_PUBLIC.as_bytes(), &[JwtAlgorithm::RS256]), Err(ConfigError::Algorithms(_))));
+    assert!(matches!(
+        JwtVerifier::hmac(b"short", &[JwtAlgorithm::HS256]),
+        Err(ConfigError::WeakSecret)
+    ));
+    assert!(matches!(
+        JwtVerifier::hmac(SECRET, &[]),
+        Err(ConfigError::Algorithms(_))
+    ));
+    assert!(matches!(
+        JwtVerifier::hmac(SECRET, &[JwtAlgorithm::RS256]),
+        Err(ConfigError::Algorithms(_))
+    ));
+    assert!(matches!(
+        JwtVerifier::rsa_pem(b"not a pem", &[JwtAlgorithm::RS256]),
+        Err(ConfigError::Key)
+    ));
+    assert!(matches!(
+        JwtVerifier::ec_pem(EC_PUBLIC.as_bytes(), &[JwtAlgorithm::RS256]),
+        Err(ConfigError::Algorithms(_))
+    ));
     // Leeway is capped: a token expired an hour ago stays expired.
     let lax = hmac_verifier().with_leeway(Duration::from_secs(86_400));
     let mut c = claims("acme");
@@ -347,24 +453,42 @@ async fn bearer_authenticator() {
     let mut c = claims("acme");
     c["sub"] = json!(user.to_string());
     let h = bearer(&hs256(&c));
-    let p = auth.authenticate(&RequestView::new("/", &h)).await.unwrap().unwrap();
+    let p = auth
+        .authenticate(&RequestView::new("/", &h))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.user_id, user);
 
-    assert!(auth.authenticate(&RequestView::new("/", &HeaderMap::new())).await.unwrap().is_none());
+    assert!(
+        auth.authenticate(&RequestView::new("/", &HeaderMap::new()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     for sub in [json!("not-a-uuid"), json!(7), Value::Null] {
         let mut c = claims("acme");
         c["sub"] = sub;
         let h = bearer(&hs256(&c));
-        let e = auth.authenticate(&RequestView::new("/", &h)).await.unwrap_err();
+        let e = auth
+            .authenticate(&RequestView::new("/", &h))
+            .await
+            .unwrap_err();
         assert!(matches!(e, AuthenticateError::InvalidToken(_)));
         assert_eq!(e.status(), 401);
     }
     let mut c = claims("acme");
     c["exp"] = json!(now() - 3600);
     let h = bearer(&hs256(&c));
-    let e = auth.authenticate(&RequestView::new("/", &h)).await.unwrap_err();
-    assert!(matches!(e, AuthenticateError::InvalidToken(JwtError::Expired)));
+    let e = auth
+        .authenticate(&RequestView::new("/", &h))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        AuthenticateError::InvalidToken(JwtError::Expired)
+    ));
 }
 
 proptest! {

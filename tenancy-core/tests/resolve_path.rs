@@ -34,7 +34,16 @@ fn accepted_paths_and_rest() {
 #[test]
 fn paths_without_the_prefix_select_nothing() {
     let r = resolver();
-    for path in ["/", "", "/about", "/tt/acme", "/ta/acme", "/x/t/acme", "*", "t/acme"] {
+    for path in [
+        "/",
+        "",
+        "/about",
+        "/tt/acme",
+        "/ta/acme",
+        "/x/t/acme",
+        "*",
+        "t/acme",
+    ] {
         assert_eq!(r.split(path).unwrap(), None, "{path}");
     }
 }
@@ -93,7 +102,10 @@ fn rejected_paths() {
 #[test]
 fn prefix_configuration() {
     assert!(PathResolver::prefix("/orgs/").is_ok());
-    assert_eq!(PathResolver::prefix("/orgs/").unwrap().prefix_segment(), "orgs");
+    assert_eq!(
+        PathResolver::prefix("/orgs/").unwrap().prefix_segment(),
+        "orgs"
+    );
     for bad in ["", "/", "a/b", "..", ".", "%74", "a b"] {
         assert!(PathResolver::prefix(bad).is_err(), "{bad:?}");
     }
