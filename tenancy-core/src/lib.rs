@@ -37,6 +37,7 @@ mod memory;
 mod permission;
 mod pipeline;
 mod propagate;
+mod refusal;
 mod request;
 mod resolve;
 mod role;
@@ -64,6 +65,7 @@ pub use pipeline::{PipelineError, PipelineOutcome, TenantPipeline};
 pub use propagate::{
     ActorKind, NoScopeError, ScopedFuture, TenantRef, in_scope, try_current, with_current,
 };
+pub use refusal::{Refusal, RoleMarker, markers, require_permission, require_role};
 pub use request::RequestView;
 #[cfg(feature = "jwt")]
 pub use resolve::JwtClaimResolver;
