@@ -578,3 +578,72 @@ mod jwt {
         assert_eq!(w.tenant_gets.load(Ordering::SeqCst), before);
     }
 }
+
+/// A minimal subscriber recording the fields of `tenancy.pipeline` spans.
+mod trace {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    #[derive(Default, Clone)]
+    struct Recorder {
+        fields: Arc<Mutex<Vec<(String, String)>>>,
+        next: Arc<Mutex<u64>>,
+    }
+
+    struct Collect<'a>(&'a Mutex<Vec<(String, String)>>);
+
+    impl Visit for Collect<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((field.name().to_owned(), format!("{value:?}")));
+        }
+    }
+
+    impl Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            span.record(&mut Collect(&self.fields));
+            let mut n = self.next.lock().unwrap();
+            *n += 1;
+            Id::from_u64(*n)
+        }
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            values.record(&mut Collect(&self.fields));
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn success_records_tenant_id_and_slug() {
+        let w = world();
+        let rec = Recorder::default();
+        let h = req(Some("acme"), Some(&w.alice.to_string()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(rec.clone(), || {
+            rt.block_on(run(&w.pipeline, &h)).unwrap();
+        });
+        let fields = rec.fields.lock().unwrap().clone();
+        assert!(
+            fields.contains(&("tenant_id".to_owned(), w.acme.id.to_string())),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&("tenant_slug".to_owned(), "acme".to_owned())),
+            "{fields:?}"
+        );
+    }
+}

@@ -81,7 +81,7 @@ impl AuthenticateError {
 /// Finds out who is calling.
 ///
 /// `Ok(None)` means no credentials were presented (anonymous); presented but invalid credentials
-/// are an error. Declared with [`async_trait`] because the pipeline stores it as
+/// are an error. Declared with [`async_trait`](macro@async_trait::async_trait) because the pipeline stores it as
 /// `Arc<dyn Authenticator>` and implementations usually query a store.
 ///
 /// ```
