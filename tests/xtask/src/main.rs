@@ -13,8 +13,9 @@
 
 mod pgbouncer;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -162,6 +163,57 @@ fn run(mut cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Passed and failed test counts read from `cargo test` result lines.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+}
+
+impl Counts {
+    /// Adds the numbers of a `test result: ok. 3 passed; 0 failed; ...` line.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(['.', ';']) {
+            let mut words = part.split_whitespace();
+            if let (Some(n), Some(what)) = (words.next(), words.next())
+                && let Ok(n) = n.parse::<u64>()
+            {
+                match what {
+                    "passed" => self.passed += n,
+                    "failed" => self.failed += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs a `cargo test` command, echoing its standard output and counting its result lines.
+fn run_tests(mut cmd: Command, counts: &mut Counts) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {shown}"))?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("reading test output")?;
+            println!("{line}");
+            counts.add_line(&line);
+        }
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {shown}"))?;
+    if !status.success() {
+        bail!("{shown} exited with {status}");
+    }
+    Ok(())
+}
+
 /// Prints a step header, runs it, prints its duration; a failure names the step.
 fn step<T>(
     timings: &mut Vec<(String, Duration)>,
@@ -186,6 +238,7 @@ fn step<T>(
 async fn test(skip: &[Step], no_local: bool) -> anyhow::Result<()> {
     let total = Instant::now();
     let mut timings = Vec::new();
+    let mut counts = Counts::default();
     let skipped = |s: Step| {
         let is = skip.contains(&s);
         if is {
@@ -236,7 +289,7 @@ async fn test(skip: &[Step], no_local: bool) -> anyhow::Result<()> {
         );
         timings.push(("database".to_owned(), start.elapsed()));
 
-        let outcome = with_database(&server, skip, &mut timings);
+        let outcome = with_database(&server, skip, &mut timings, &mut counts);
 
         println!("==> cleanup");
         let start = Instant::now();
@@ -267,6 +320,8 @@ async fn test(skip: &[Step], no_local: bool) -> anyhow::Result<()> {
     }
     println!("  {:<12} {:>7.1}s", "total", total.elapsed().as_secs_f64());
     println!("xtask test: all steps passed");
+    // A plain closing line with the totals of every counted `cargo test` run.
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
     Ok(())
 }
 
@@ -275,6 +330,7 @@ fn with_database(
     server: &TestServer,
     skip: &[Step],
     timings: &mut Vec<(String, Duration)>,
+    counts: &mut Counts,
 ) -> anyhow::Result<()> {
     let url = server.url().to_owned();
     let mut bouncer: Option<PgBouncer> = None;
@@ -306,22 +362,30 @@ fn with_database(
                 cmd.args(["test", "--workspace", "--all-features"])
                     .env("DATABASE_URL", &url)
                     .env_remove(PGBOUNCER_ENV);
-                run(cmd)
+                run_tests(cmd, counts)
             })?;
         }
         if let Some(b) = &bouncer {
             let root = workspace_root();
-            let targets: Vec<&PgBouncerTarget> = PGBOUNCER_TEST_TARGETS
+            // Known failures first, so the run's last test result lines are the counted ones.
+            let mut targets: Vec<&PgBouncerTarget> = PGBOUNCER_TEST_TARGETS
                 .iter()
                 .filter(|t| root.join(t.path).is_file())
                 .collect();
+            targets.sort_by_key(|t| t.must_pass);
             step(timings, "test through pgbouncer", || {
                 for t in targets {
                     let mut cmd = cargo();
                     cmd.args(["test", "-p", t.package, "--all-features", "--test", t.test])
                         .env("DATABASE_URL", &url)
                         .env(PGBOUNCER_ENV, b.addr());
-                    match run(cmd) {
+                    let mut these = Counts::default();
+                    let result = run_tests(cmd, &mut these);
+                    if t.must_pass {
+                        counts.passed += these.passed;
+                        counts.failed += these.failed;
+                    }
+                    match result {
                         Ok(()) => println!("    {} through pgbouncer: passed", t.test),
                         Err(e) if !t.must_pass => println!(
                             "    {} through pgbouncer: KNOWN FAILURE, not fatal \
@@ -373,4 +437,27 @@ async fn db(no_local: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Counts;
+
+    #[test]
+    fn counts_read_cargo_result_lines() {
+        let mut c = Counts::default();
+        c.add_line("test result: ok. 6 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.85s");
+        c.add_line(
+            "test result: FAILED. 1 passed; 16 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        c.add_line("running 6 tests");
+        c.add_line("test foo ... ok");
+        assert_eq!(
+            c,
+            Counts {
+                passed: 7,
+                failed: 16
+            }
+        );
+    }
 }
