@@ -1,0 +1,201 @@
+//! Extractors for handlers behind [`TenancyLayer`](crate::TenancyLayer).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use http::request::Parts;
+use tenancy_core::{
+    PermissionMarker, Refusal, RoleMarker, TenantScope, require_permission, require_role,
+};
+
+use crate::rejection::TenancyRejection;
+use crate::service::LayerRan;
+
+/// The layer's outcome for this request: `Err` when the layer did not run.
+fn lookup(parts: &Parts) -> Result<(Option<&TenantScope>, &LayerRan), TenancyRejection> {
+    let ran = parts
+        .extensions
+        .get::<LayerRan>()
+        .ok_or(TenancyRejection::new(Refusal::MISSING_LAYER))?;
+    Ok((parts.extensions.get::<TenantScope>(), ran))
+}
+
+fn scope_of(parts: &Parts) -> Result<(TenantScope, &LayerRan), TenancyRejection> {
+    match lookup(parts)? {
+        (Some(scope), ran) => Ok((scope.clone(), ran)),
+        (None, _) => Err(TenancyRejection::new(Refusal::TENANT_REQUIRED)),
+    }
+}
+
+/// The request's tenant scope. Rejects with 400 `tenant_required` when the request selected no
+/// tenant, and 500 `tenancy_layer_missing` when [`TenancyLayer`](crate::TenancyLayer) is not
+/// installed on the route. `Option<CurrentTenant>` (or [`OptionalTenant`]) accepts requests
+/// without a tenant.
+///
+/// ```
+/// use tenancy_axum::CurrentTenant;
+/// async fn handler(CurrentTenant(scope): CurrentTenant) -> String {
+///     format!("hello {}", scope.slug())
+/// }
+/// # let _ = axum::routing::get(handler);
+/// ```
+#[derive(Debug, Clone)]
+pub struct CurrentTenant(pub TenantScope);
+
+impl Deref for CurrentTenant {
+    type Target = TenantScope;
+    fn deref(&self) -> &TenantScope {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentTenant {
+    type Rejection = TenancyRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        scope_of(parts).map(|(scope, _)| Self(scope))
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentTenant {
+    type Rejection = TenancyRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        lookup(parts).map(|(scope, _)| scope.cloned().map(Self))
+    }
+}
+
+/// The request's tenant scope if a tenant was selected, for routes that work with or without
+/// one. Still 500 `tenancy_layer_missing` without the layer: a missing layer is never read as
+/// "no tenant".
+///
+/// ```
+/// use tenancy_axum::OptionalTenant;
+/// async fn handler(OptionalTenant(scope): OptionalTenant) -> String {
+///     scope.map_or_else(|| "welcome".to_owned(), |s| format!("hello {}", s.slug()))
+/// }
+/// # let _ = axum::routing::get(handler);
+/// ```
+#[derive(Debug, Clone)]
+pub struct OptionalTenant(pub Option<TenantScope>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalTenant {
+    type Rejection = TenancyRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        lookup(parts).map(|(scope, _)| Self(scope.cloned()))
+    }
+}
+
+/// The tenant scope of a caller whose role is at least `R` (a marker from
+/// [`tenancy_core::markers`]); otherwise 403 `insufficient_role`.
+///
+/// ```
+/// use tenancy_axum::RequireRole;
+/// use tenancy_axum::tenancy_core::markers::Admin;
+/// async fn settings(admin: RequireRole<Admin>) -> String {
+///     format!("settings of {}", admin.slug())
+/// }
+/// # let _ = axum::routing::get(settings);
+/// ```
+pub struct RequireRole<R> {
+    scope: TenantScope,
+    _role: PhantomData<fn() -> R>,
+}
+
+impl<R> RequireRole<R> {
+    /// The scope.
+    pub fn into_scope(self) -> TenantScope {
+        self.scope
+    }
+}
+
+impl<R> Deref for RequireRole<R> {
+    type Target = TenantScope;
+    fn deref(&self) -> &TenantScope {
+        &self.scope
+    }
+}
+
+impl<R> fmt::Debug for RequireRole<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequireRole").field(&self.scope).finish()
+    }
+}
+
+impl<S: Send + Sync, R: RoleMarker> FromRequestParts<S> for RequireRole<R> {
+    type Rejection = TenancyRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let (scope, _) = scope_of(parts)?;
+        require_role(&scope, R::ROLE)?;
+        Ok(Self {
+            scope,
+            _role: PhantomData,
+        })
+    }
+}
+
+/// The tenant scope of a caller whose role holds the permission `P` in the layer's
+/// [`Policy`](tenancy_core::Policy) ([`TenancyLayer::with_policy`](crate::TenancyLayer::with_policy));
+/// otherwise 403 (`insufficient_role` or `permission_denied`), or 500 `tenancy_policy_missing`
+/// when the layer has no policy.
+///
+/// ```
+/// use tenancy_axum::RequirePermission;
+/// use tenancy_axum::tenancy_core::{Permission, PermissionMarker};
+///
+/// struct LeadsWrite;
+/// impl PermissionMarker for LeadsWrite {
+///     const PERMISSION: Permission = Permission::from_static("leads:write");
+/// }
+///
+/// async fn create_lead(scope: RequirePermission<LeadsWrite>) -> String {
+///     format!("lead created in {}", scope.slug())
+/// }
+/// # let _ = axum::routing::post(create_lead);
+/// ```
+pub struct RequirePermission<P> {
+    scope: TenantScope,
+    _permission: PhantomData<fn() -> P>,
+}
+
+impl<P> RequirePermission<P> {
+    /// The scope.
+    pub fn into_scope(self) -> TenantScope {
+        self.scope
+    }
+}
+
+impl<P> Deref for RequirePermission<P> {
+    type Target = TenantScope;
+    fn deref(&self) -> &TenantScope {
+        &self.scope
+    }
+}
+
+impl<P> fmt::Debug for RequirePermission<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequirePermission")
+            .field(&self.scope)
+            .finish()
+    }
+}
+
+impl<S: Send + Sync, P: PermissionMarker> FromRequestParts<S> for RequirePermission<P> {
+    type Rejection = TenancyRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let (scope, ran) = scope_of(parts)?;
+        require_permission(ran.policy.as_deref(), &scope, &P::PERMISSION)?;
+        Ok(Self {
+            scope,
+            _permission: PhantomData,
+        })
+    }
+}

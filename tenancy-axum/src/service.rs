@@ -1,0 +1,153 @@
+//! The tower [`Service`] that runs the tenant pipeline.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tenancy_core::{PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, in_scope};
+use tower_service::Service;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::future::ResponseFuture;
+use crate::rejection::refusal_response;
+
+/// Present in the extensions of every request that went through [`Tenancy`]: tells the
+/// extractors that the layer ran (so a missing scope means "no tenant", not "no layer") and
+/// carries the permission policy.
+#[derive(Clone)]
+pub(crate) struct LayerRan {
+    pub(crate) policy: Option<Arc<Policy>>,
+}
+
+/// Runs the [`TenantPipeline`] for each request, then calls the inner service with the outcome
+/// in the request extensions; a refused request gets its refusal response and never reaches the
+/// inner service.
+///
+/// On success the extensions hold the [`TenantScope`](tenancy_core::TenantScope) (when a tenant
+/// was selected), the [`Principal`](tenancy_core::Principal) (when authenticated) and the
+/// [`PlatformScope`](tenancy_core::PlatformScope) (platform administrators on tenant-less
+/// requests). The inner service also runs inside [`in_scope`], so
+/// [`tenancy_core::try_current`] works in handlers.
+///
+/// Tracing: the request runs in a `tenancy.request` span whose `tenant_id` and `tenant_slug`
+/// fields are recorded on success; the same fields are also recorded on the span that was
+/// current when the service was called (for example the span of `tower_http::trace::TraceLayer`)
+/// if that span declares them (`tenant_id = tracing::field::Empty`, ...).
+///
+/// Built by [`TenancyLayer`](crate::TenancyLayer).
+pub struct Tenancy<S> {
+    inner: S,
+    pipeline: Arc<TenantPipeline>,
+    policy: Option<Arc<Policy>>,
+}
+
+impl<S> Tenancy<S> {
+    /// Wraps `inner`.
+    pub const fn new(inner: S, pipeline: Arc<TenantPipeline>, policy: Option<Arc<Policy>>) -> Self {
+        Self {
+            inner,
+            pipeline,
+            policy,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone> Clone for Tenancy<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            pipeline: self.pipeline.clone(),
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Tenancy<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tenancy")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "connect-info")]
+fn peer<B>(req: &Request<B>) -> Option<IpAddr> {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+#[cfg(not(feature = "connect-info"))]
+fn peer<B>(_req: &Request<B>) -> Option<IpAddr> {
+    None
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Tenancy<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // The clone is not ready; the ready service goes into the future (tower's usual dance).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let pipeline = self.pipeline.clone();
+        let policy = self.policy.clone();
+        let parent = tracing::Span::current();
+        let span = tracing::info_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
+        let record = span.clone();
+        ResponseFuture::new(Box::pin(
+            async move {
+                let outcome = {
+                    let view = RequestView::from_request(&req).with_peer(peer(&req));
+                    pipeline.run(&view).await
+                };
+                let ext = req.extensions_mut();
+                ext.insert(LayerRan { policy });
+                match outcome {
+                    Err(err) => Ok(refusal_response(Refusal::from(&err))),
+                    Ok(PipelineOutcome::Scoped(scope)) => {
+                        for span in [&record, &parent] {
+                            span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+                            span.record("tenant_slug", tracing::field::display(scope.slug()));
+                        }
+                        ext.insert(scope.clone());
+                        in_scope(scope, inner.call(req)).await
+                    }
+                    Ok(PipelineOutcome::NoTenant {
+                        principal,
+                        platform,
+                    }) => {
+                        if let Some(p) = principal {
+                            ext.insert(p);
+                        }
+                        if let Some(p) = platform {
+                            ext.insert(p);
+                        }
+                        inner.call(req).await
+                    }
+                }
+            }
+            .instrument(span),
+        ))
+    }
+}
