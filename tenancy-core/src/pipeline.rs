@@ -44,6 +44,11 @@ use crate::{
 ///
 /// On success the `tenancy.pipeline` span records `tenant_id` and `tenant_slug`.
 ///
+/// The pipeline keeps no state between requests: every run asks the stores again, so a revoked
+/// membership or a suspension is seen by the next request. With caching stores (the `cache`
+/// feature) the bound is the cache TTL, or immediate when the change goes through the cache's
+/// invalidation hooks (ATTACKS.md E.29, G.36).
+///
 /// ```
 /// use std::sync::Arc;
 /// use async_trait::async_trait;

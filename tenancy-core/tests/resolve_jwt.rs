@@ -496,8 +496,22 @@ proptest! {
 
     #[test]
     fn no_token_string_panics(token in any::<String>()) {
-        let v = hmac_verifier();
-        let _ = v.verify(&token);
+        let _ = hmac_verifier().verify(&token);
+        let _ = rsa_verifier().verify(&token);
+    }
+
+    #[test]
+    fn no_structured_token_panics(
+        alg in prop::sample::select(vec!["HS256", "RS256", "ES256", "PS256", "EdDSA", "none", "", "hs256"]),
+        payload in any::<Vec<u8>>(),
+        sig in any::<Vec<u8>>(),
+    ) {
+        let header = b64url(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#).as_bytes());
+        let token = format!("{header}.{}.{}", b64url(&payload), b64url(&sig));
+        let ec = JwtVerifier::ec_pem(EC_PUBLIC.as_bytes(), &[JwtAlgorithm::ES256]).unwrap();
+        for v in [hmac_verifier(), rsa_verifier(), ec] {
+            prop_assert!(v.verify(&token).is_err());
+        }
     }
 
     #[test]
