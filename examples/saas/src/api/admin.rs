@@ -1,0 +1,98 @@
+//! Platform administration: `GET /api/admin/tenants`, `POST /api/admin/tenants/{id}/suspend`,
+//! `POST /api/admin/tenants/{id}/activate`.
+//!
+//! Reached only without a tenant selection and with a [`PlatformScope`](tenancy_core::PlatformScope)
+//! ([`Platform`] extractor); reads run in a [`PlatformTx`](tenancy_sqlx::PlatformTx) of the
+//! platform role, status changes go through the registry's lifecycle rules.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use tenancy_core::{TenantId, TenantStatus};
+use tenancy_sqlx::TenantStoreError;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::json::Id;
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::scope::Platform;
+
+/// A tenant as the platform admin sees it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TenantRow {
+    /// Id.
+    pub id: Uuid,
+    /// Slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Lifecycle status.
+    pub status: String,
+    /// Plan.
+    pub plan: String,
+    /// Creation instant.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Platform(admin): Platform,
+) -> ApiResult<Json<Vec<TenantRow>>> {
+    let mut tx = state.platform().begin(&admin).await?;
+    let rows = sqlx::query_as::<_, TenantRow>(
+        "SELECT id, slug, display_name AS name, status, plan, created_at \
+         FROM tenancy.tenants WHERE status <> 'deleted' ORDER BY slug",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(rows))
+}
+
+async fn set_status(
+    state: &AppState,
+    admin: &tenancy_core::PlatformScope,
+    id: Uuid,
+    status: TenantStatus,
+) -> ApiResult<Json<TenantRow>> {
+    let id = TenantId::from_uuid(id);
+    let tenant = state
+        .registry()
+        .set_status(id, status)
+        .await
+        .map_err(|e| match e {
+            TenantStoreError::NotFound(_) => ApiError::not_found(),
+            TenantStoreError::InvalidTransition { .. } => ApiError::conflict(
+                "invalid_transition",
+                "the tenant cannot change to this status",
+            ),
+            other => ApiError::internal(&other),
+        })?;
+    tracing::info!(admin_id = %admin.admin_id(), tenant_id = %id, status = %status, "platform admin changed tenant status");
+    Ok(Json(TenantRow {
+        id: tenant.id.into_uuid(),
+        slug: tenant.slug.to_string(),
+        name: tenant.display_name,
+        status: tenant.status.to_string(),
+        plan: tenant.plan,
+        created_at: tenant.created_at,
+    }))
+}
+
+pub(crate) async fn suspend(
+    State(state): State<AppState>,
+    Platform(admin): Platform,
+    Id(id): Id,
+) -> ApiResult<Json<TenantRow>> {
+    set_status(&state, &admin, id, TenantStatus::Suspended).await
+}
+
+pub(crate) async fn activate(
+    State(state): State<AppState>,
+    Platform(admin): Platform,
+    Id(id): Id,
+) -> ApiResult<Json<TenantRow>> {
+    set_status(&state, &admin, id, TenantStatus::Active).await
+}

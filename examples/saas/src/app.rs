@@ -1,0 +1,349 @@
+//! Application state and router construction.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use sqlx::PgPool;
+use tenancy_core::{
+    Authenticator, CachingMembershipStore, CachingTenantStore, HeaderResolver, PathResolver,
+    Permission, PipelineError, Policy, ResolverChain, SubdomainResolver, TenantPipeline,
+    TenantScope,
+};
+use tenancy_sqlx::{PgTenantStore, PlatformPool, TenantPool};
+use tower::ServiceExt as _;
+
+use crate::api;
+use crate::auth::{Authenticators, EmailPlatformAdmin, TokenKeys};
+use crate::error::ApiError;
+use crate::members::PgMembers;
+use crate::policy::app_policy;
+
+/// The path prefix that selects a tenant: `/t/{slug}/...`.
+pub const PATH_PREFIX: &str = "t";
+
+/// The database handles the app runs on.
+///
+/// * `tenant`: the runtime role's [`TenantPool`]; every read and write of tenant data goes
+///   through one of its [`TenantTx`](tenancy_sqlx::TenantTx)s;
+/// * `app`: the same role as a plain pool, for what has no tenant (accounts, the tenant
+///   registry lookups of the pipeline, a user's own memberships);
+/// * `platform`: the platform role ([`PlatformPool`]) for the platform admin API, and
+///   `platform_raw`, the same role as a plain pool for the registry writes of
+///   [`PgTenantStore`] (organisation sign-up and lifecycle).
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// Runtime role, tenant transactions.
+    pub tenant: TenantPool,
+    /// Runtime role, plain pool.
+    pub app: PgPool,
+    /// Platform role, platform transactions.
+    pub platform: PlatformPool,
+    /// Platform role, plain pool (registry writes).
+    pub platform_raw: PgPool,
+}
+
+/// Settings of the app that are not database handles.
+#[derive(Clone)]
+pub struct AppConfig {
+    /// Base domain of tenant hosts (`localhost`: tenant `acme` at `acme.localhost`).
+    pub base_domain: String,
+    /// The account with this email is the platform administrator.
+    pub platform_admin_email: Option<String>,
+    /// Login token keys.
+    pub tokens: TokenKeys,
+    extra_authenticators: Vec<Arc<dyn Authenticator>>,
+}
+
+impl std::fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("base_domain", &self.base_domain)
+            .field("platform_admin_email", &self.platform_admin_email)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppConfig {
+    /// A configuration with the bearer authenticator only.
+    pub fn new(base_domain: impl Into<String>, tokens: TokenKeys) -> Self {
+        Self {
+            base_domain: base_domain.into(),
+            platform_admin_email: None,
+            tokens,
+            extra_authenticators: Vec::new(),
+        }
+    }
+
+    /// Sets the platform administrator's email.
+    #[must_use]
+    pub fn with_platform_admin_email(mut self, email: Option<String>) -> Self {
+        self.platform_admin_email = email;
+        self
+    }
+
+    /// Adds an authenticator tried after the bearer token (the web UI's cookie session).
+    #[must_use]
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.extra_authenticators.push(authenticator);
+        self
+    }
+}
+
+/// Why the app could not be assembled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The base domain or another resolver setting is invalid.
+    #[error("invalid tenant resolution setting")]
+    Resolver(#[from] tenancy_core::ConfigError),
+    /// The permission policy is inconsistent.
+    #[error("invalid permission policy")]
+    Policy(#[from] tenancy_core::PolicyError),
+    /// A password could not be hashed.
+    #[error("password hashing failed")]
+    Hash(#[from] crate::auth::HashError),
+}
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    pipeline: TenantPipeline,
+    policy: Policy,
+    tokens: TokenKeys,
+    path: PathResolver,
+    registry: PgTenantStore,
+    tenant_cache: Arc<CachingTenantStore<PgTenantStore>>,
+    members: Arc<CachingMembershipStore<PgMembers>>,
+    platform_admins: Arc<EmailPlatformAdmin>,
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Assembles the pipeline (resolvers that must all agree: subdomain, `X-Tenant`, `/t/{slug}`;
+    /// cached registry and membership lookups; bearer tokens then the extra authenticators;
+    /// platform admin by email), the permission policy and the stores.
+    pub fn new(db: Database, config: AppConfig) -> Result<Self, BuildError> {
+        let path = PathResolver::prefix(PATH_PREFIX)?;
+        let resolver = ResolverChain::all_agree(vec![
+            Box::new(SubdomainResolver::new(&config.base_domain)?),
+            Box::new(HeaderResolver::x_tenant().slugs_only()),
+            Box::new(path.clone()),
+        ]);
+        let tenant_cache = Arc::new(CachingTenantStore::new(PgTenantStore::new(db.app.clone())));
+        let registry = PgTenantStore::new(db.platform_raw.clone())
+            .with_invalidator(
+                Arc::clone(&tenant_cache) as Arc<dyn tenancy_core::TenantCacheInvalidator>
+            );
+        let members = Arc::new(CachingMembershipStore::new(PgMembers::new(db.app.clone())));
+        let mut authenticators = Authenticators::bearer(&config.tokens);
+        for a in config.extra_authenticators {
+            authenticators = authenticators.with(a);
+        }
+        let platform_admins = Arc::new(EmailPlatformAdmin::new(
+            db.app.clone(),
+            config.platform_admin_email,
+        ));
+        let pipeline = TenantPipeline::new(tenant_cache.clone(), members.clone())
+            .with_resolver(Arc::new(resolver))
+            .with_authenticator(Arc::new(authenticators))
+            .with_platform_admins(platform_admins.clone());
+        let dummy_hash = crate::auth::hash_password("not the password of anybody")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                pipeline,
+                policy: app_policy()?,
+                tokens: config.tokens,
+                path,
+                registry,
+                tenant_cache,
+                members,
+                platform_admins,
+                dummy_hash,
+            }),
+        })
+    }
+
+    /// The tenant pool: the only road to tenant tables.
+    pub fn db(&self) -> &TenantPool {
+        &self.inner.db.tenant
+    }
+
+    /// The runtime role's plain pool (accounts; nothing tenant-scoped).
+    pub fn app_pool(&self) -> &PgPool {
+        &self.inner.db.app
+    }
+
+    /// The platform pool.
+    pub fn platform(&self) -> &PlatformPool {
+        &self.inner.db.platform
+    }
+
+    /// The platform role's plain pool.
+    pub fn platform_raw(&self) -> &PgPool {
+        &self.inner.db.platform_raw
+    }
+
+    /// The registry with write access (platform role); changes evict the tenant cache.
+    pub fn registry(&self) -> &PgTenantStore {
+        &self.inner.registry
+    }
+
+    /// The request pipeline.
+    pub fn pipeline(&self) -> &TenantPipeline {
+        &self.inner.pipeline
+    }
+
+    /// The permission policy.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// Login token keys.
+    pub fn tokens(&self) -> &TokenKeys {
+        &self.inner.tokens
+    }
+
+    /// The membership store (cached); evict after membership changes.
+    pub fn members(&self) -> &CachingMembershipStore<PgMembers> {
+        &self.inner.members
+    }
+
+    /// Who is a platform administrator.
+    pub fn platform_admins(&self) -> &EmailPlatformAdmin {
+        &self.inner.platform_admins
+    }
+
+    /// The cached tenant store.
+    pub fn tenant_cache(&self) -> &CachingTenantStore<PgTenantStore> {
+        &self.inner.tenant_cache
+    }
+
+    /// A hash to verify against when the email is unknown, so that login takes as long for
+    /// unknown accounts as for wrong passwords.
+    pub(crate) fn dummy_hash(&self) -> &str {
+        &self.inner.dummy_hash
+    }
+
+    /// `Ok` when the scope's role holds `permission` under the app policy, else 403.
+    pub fn allow(&self, scope: &TenantScope, permission: &Permission) -> Result<(), ApiError> {
+        self.inner
+            .policy
+            .check(scope, permission)
+            .into_result()
+            .map_err(ApiError::from)
+    }
+}
+
+/// The whole app: the pipeline runs first on the request as sent; `/t/{slug}/...` is then
+/// routed as `/...`; the API and the web pages share the routes.
+///
+/// ```no_run
+/// # async fn demo(state: saas::AppState) -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, saas::router(state)).await
+/// # }
+/// ```
+pub fn router(state: AppState) -> Router {
+    let routes: Router = api::routes()
+        .merge(crate::web::routes())
+        .fallback(not_found)
+        .with_state(state.clone());
+    let prefixed = {
+        let routes = routes.clone();
+        let path = state.inner.path.clone();
+        tower::service_fn(move |req: Request| {
+            let routes = routes.clone();
+            let path = path.clone();
+            async move { Ok::<_, std::convert::Infallible>(strip_prefix(&path, routes, req).await) }
+        })
+    };
+    let routed = Router::new()
+        .route_service(&format!("/{PATH_PREFIX}/{{*rest}}"), prefixed)
+        .fallback_service(routes);
+    let with_pipeline = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            state.inner.pipeline.clone(),
+            crate::scope::run_pipeline,
+        ))
+        .service(routed);
+    Router::new().fallback_service(with_pipeline)
+}
+
+/// Routes `/t/{slug}/rest` as `/rest` (the pipeline already selected the tenant from the full
+/// path); the split is the core path resolver's.
+async fn strip_prefix(path: &PathResolver, routes: Router, mut req: Request) -> Response {
+    let rest = match path.split(req.uri().path()) {
+        Ok(Some((_, rest))) => rest.to_owned(),
+        Ok(None) => return ApiError::not_found().into_response(),
+        Err(e) => return ApiError::from(PipelineError::from(e)).into_response(),
+    };
+    let uri = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest,
+    };
+    match uri.parse::<Uri>() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return ApiError::not_found().into_response(),
+    }
+    match routes.oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// The route table of the JSON API.
+pub(crate) fn api_routes() -> Router<AppState> {
+    use api::{account, admin, audit, campaigns, invitations, leads, members, org};
+    Router::new()
+        .route("/api/signup", post(account::signup))
+        .route("/api/login", post(account::login))
+        .route("/api/me", get(account::me))
+        .route("/api/orgs", post(account::create_org))
+        .route(
+            "/api/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route(
+            "/api/campaigns/{id}",
+            get(campaigns::get)
+                .patch(campaigns::update)
+                .delete(campaigns::delete),
+        )
+        .route("/api/leads", get(leads::list).post(leads::create))
+        .route(
+            "/api/leads/{id}",
+            get(leads::get).patch(leads::update).delete(leads::delete),
+        )
+        .route("/api/members", get(members::list))
+        .route(
+            "/api/members/{id}",
+            patch(members::update).delete(members::remove),
+        )
+        .route("/api/invitations", post(invitations::create))
+        .route("/api/invitations/accept", post(invitations::accept))
+        .route("/api/audit", get(audit::list))
+        .route("/api/org", patch(org::update))
+        .route("/api/admin/tenants", get(admin::list))
+        .route("/api/admin/tenants/{id}/suspend", post(admin::suspend))
+        .route("/api/admin/tenants/{id}/activate", post(admin::activate))
+}
