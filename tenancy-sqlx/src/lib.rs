@@ -35,10 +35,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;
+pub mod audit_log;
 #[cfg(feature = "embedded")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub mod embedded;
 pub mod guide;
+mod invitation;
+mod lifecycle;
+mod membership;
 mod platform;
 mod pool;
 pub mod settings;
@@ -49,6 +53,11 @@ pub mod testing;
 mod tx;
 
 pub use audit::{AuditError, AuditOptions, Finding, FindingKind, Severity, audit, audit_with};
+pub use invitation::{
+    AcceptedInvitation, Invitation, InvitationError, InvitationToken, Invitations,
+};
+pub use lifecycle::{Lifecycle, LifecycleError};
+pub use membership::{Member, Members, MembershipError, MembershipSummary, PgMembershipStore};
 pub use platform::{PlatformPool, PlatformTx};
 pub use pool::{
     ConnectionState, DEFAULT_STATEMENT_TIMEOUT, PoolError, TenantPool, TenantPoolOptions,

@@ -1,0 +1,288 @@
+//! Tenant lifecycle through the library: create with a first owner, suspend, activate, soft
+//! delete. Each operation runs in one platform transaction, writes an audit entry into the
+//! tenant's log (actor: the platform administrator) and, after commit, invalidates the caches.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tenancy_core::{
+    IsolationMode, MembershipCacheInvalidator, PlatformScope, Role, SlugPolicy, Tenant,
+    TenantCacheInvalidator, TenantId, TenantSlug, TenantStatus, UserId,
+};
+
+use crate::audit_log::{self, Actor, AuditEntry, AuditLogError};
+use crate::membership::{self, MembershipError};
+use crate::{PlatformPool, PlatformTx, TxError, settings};
+
+/// Why a lifecycle operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    /// The database failed (including `permission denied` when the pool's role is not a member
+    /// of `tenancy_platform`).
+    #[error("tenant registry is unavailable")]
+    Database(#[source] sqlx::Error),
+    /// The platform transaction could not be opened or committed.
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    /// The audit entry could not be written (nothing was changed).
+    #[error(transparent)]
+    Audit(#[from] AuditLogError),
+    /// The first owner could not be recorded.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
+    /// Another live tenant has this slug.
+    #[error("slug `{0}` is already taken")]
+    SlugTaken(TenantSlug),
+    /// Another tenant has this id or schema.
+    #[error("tenant `{0}` conflicts with an existing tenant")]
+    Conflict(TenantId),
+    /// No tenant has this id.
+    #[error("tenant `{0}` not found")]
+    NotFound(TenantId),
+    /// The lifecycle does not allow this change.
+    #[error("tenant `{id}` cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// The tenant.
+        id: TenantId,
+        /// Its current status.
+        from: TenantStatus,
+        /// The refused status.
+        to: TenantStatus,
+    },
+    /// A registry row could not be decoded.
+    #[error("tenant registry row `{0}` is invalid")]
+    Corrupt(TenantId),
+}
+
+fn db(e: sqlx::Error) -> LifecycleError {
+    LifecycleError::Database(e)
+}
+
+/// Lifecycle operations on a [`PlatformPool`] for a [`PlatformScope`].
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope,
+/// #     owner: tenancy_core::UserId) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::{Tenant, TenantId};
+/// let lifecycle = tenancy_sqlx::Lifecycle::new();
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+/// lifecycle.create_with_owner(pool, admin, &acme, owner).await?;
+/// lifecycle.suspend(pool, admin, acme.id).await?;
+/// lifecycle.activate(pool, admin, acme.id).await?;
+/// lifecycle.soft_delete(pool, admin, acme.id).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Lifecycle {
+    tenants: Arc<dyn TenantCacheInvalidator>,
+    members: Arc<dyn MembershipCacheInvalidator>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lifecycle").finish_non_exhaustive()
+    }
+}
+
+/// Sets the tenant being administered transaction-locally, so the tenant tables' policies admit
+/// the writes even when the platform role does not bypass row level security.
+async fn enter_tenant(tx: &mut PlatformTx, id: TenantId) -> Result<(), LifecycleError> {
+    sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
+        .bind(settings::TENANT_ID)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+impl Lifecycle {
+    /// Lifecycle operations with no caches to invalidate.
+    pub fn new() -> Self {
+        Self {
+            tenants: Arc::new(()),
+            members: Arc::new(()),
+        }
+    }
+
+    /// Invalidates the tenant cache after every committed change.
+    #[must_use]
+    pub fn with_tenant_invalidator(mut self, invalidator: Arc<dyn TenantCacheInvalidator>) -> Self {
+        self.tenants = invalidator;
+        self
+    }
+
+    /// Invalidates the membership cache after creation and deletion.
+    #[must_use]
+    pub fn with_membership_invalidator(
+        mut self,
+        invalidator: Arc<dyn MembershipCacheInvalidator>,
+    ) -> Self {
+        self.members = invalidator;
+        self
+    }
+
+    /// Records `tenant` (status, plan and isolation as given) with `owner` as its first owner.
+    pub async fn create_with_owner(
+        &self,
+        pool: &PlatformPool,
+        scope: &PlatformScope,
+        tenant: &Tenant,
+        owner: UserId,
+    ) -> Result<(), LifecycleError> {
+        let mut tx = pool.begin(scope).await?;
+        let (status, trial_until) = match &tenant.status {
+            TenantStatus::Trial { until } => ("trial", Some(*until)),
+            other => (other.as_str(), None),
+        };
+        let (isolation, schema) = match &tenant.isolation {
+            IsolationMode::SharedTable => ("shared_table", None),
+            IsolationMode::Schema { schema } => ("schema", Some(schema.as_str())),
+        };
+        sqlx::query(
+            "INSERT INTO tenancy.tenants (id, slug, display_name, status, trial_until, plan, \
+             isolation, schema_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant.id.into_uuid())
+        .bind(tenant.slug.as_str())
+        .bind(&tenant.display_name)
+        .bind(status)
+        .bind(trial_until)
+        .bind(&tenant.plan)
+        .bind(isolation)
+        .bind(schema)
+        .execute(&mut *tx)
+        .await
+        .map_err(
+            |e| match e.as_database_error().and_then(|d| d.constraint()) {
+                Some("tenants_live_slug") => LifecycleError::SlugTaken(tenant.slug.clone()),
+                Some(_) if membership::sqlstate_is(&e, "23505") => {
+                    LifecycleError::Conflict(tenant.id)
+                }
+                _ => LifecycleError::Database(e),
+            },
+        )?;
+        enter_tenant(&mut tx, tenant.id).await?;
+        membership::insert_membership(&mut tx, owner, Role::Owner).await?;
+        audit_log::append_conn(
+            &mut tx,
+            tenant.id,
+            &AuditEntry::new(Actor::PlatformAdmin(scope.admin_id()), "tenant.created")
+                .with_target(tenant.id.to_string())
+                .with_details(serde_json::json!({
+                    "slug": tenant.slug.as_str(),
+                    "status": status,
+                    "owner": owner.to_string(),
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        self.tenants.invalidate(tenant.id, &tenant.slug);
+        self.members.invalidate_membership(tenant.id, owner);
+        Ok(())
+    }
+
+    /// Suspends an active or trial tenant.
+    pub async fn suspend(
+        &self,
+        pool: &PlatformPool,
+        scope: &PlatformScope,
+        id: TenantId,
+    ) -> Result<(), LifecycleError> {
+        self.transition(pool, scope, id, TenantStatus::Suspended, "tenant.suspended")
+            .await
+    }
+
+    /// Activates a provisioning, trial or suspended tenant.
+    pub async fn activate(
+        &self,
+        pool: &PlatformPool,
+        scope: &PlatformScope,
+        id: TenantId,
+    ) -> Result<(), LifecycleError> {
+        self.transition(pool, scope, id, TenantStatus::Active, "tenant.activated")
+            .await
+    }
+
+    /// Marks a tenant deleted (its rows stay; its slug becomes free for a new tenant with a new
+    /// id).
+    pub async fn soft_delete(
+        &self,
+        pool: &PlatformPool,
+        scope: &PlatformScope,
+        id: TenantId,
+    ) -> Result<(), LifecycleError> {
+        self.transition(pool, scope, id, TenantStatus::Deleted, "tenant.deleted")
+            .await
+    }
+
+    async fn transition(
+        &self,
+        pool: &PlatformPool,
+        scope: &PlatformScope,
+        id: TenantId,
+        to: TenantStatus,
+        action: &'static str,
+    ) -> Result<(), LifecycleError> {
+        let mut tx = pool.begin(scope).await?;
+        let row: Option<(String, String, Option<time::OffsetDateTime>)> = sqlx::query_as(
+            "SELECT slug, status, trial_until FROM tenancy.tenants WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.into_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let (slug, status, trial_until) = row.ok_or(LifecycleError::NotFound(id))?;
+        let slug = SlugPolicy::permissive()
+            .parse(&slug)
+            .map_err(|_| LifecycleError::Corrupt(id))?;
+        let from = match (status.as_str(), trial_until) {
+            ("provisioning", _) => TenantStatus::Provisioning,
+            ("active", _) => TenantStatus::Active,
+            ("trial", Some(until)) => TenantStatus::Trial { until },
+            ("suspended", _) => TenantStatus::Suspended,
+            ("deleted", _) => TenantStatus::Deleted,
+            _ => return Err(LifecycleError::Corrupt(id)),
+        };
+        if !from.can_transition_to(&to) {
+            return Err(LifecycleError::InvalidTransition { id, from, to });
+        }
+        sqlx::query(
+            "UPDATE tenancy.tenants SET status = $2, trial_until = NULL, \
+             updated_at = pg_catalog.now() WHERE id = $1",
+        )
+        .bind(id.into_uuid())
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(
+            |e| match e.as_database_error().and_then(|d| d.constraint()) {
+                Some("tenants_live_slug") => LifecycleError::SlugTaken(slug.clone()),
+                _ => LifecycleError::Database(e),
+            },
+        )?;
+        enter_tenant(&mut tx, id).await?;
+        audit_log::append_conn(
+            &mut tx,
+            id,
+            &AuditEntry::new(Actor::PlatformAdmin(scope.admin_id()), action)
+                .with_target(id.to_string())
+                .with_details(serde_json::json!({ "from": from.as_str(), "to": to.as_str() })),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(tenant_id = %id, from = %from, to = %to, admin_id = %scope.admin_id(), "tenant lifecycle change");
+        self.tenants.invalidate(id, &slug);
+        if to == TenantStatus::Deleted {
+            self.members.invalidate_tenant_memberships(id);
+        }
+        Ok(())
+    }
+}
