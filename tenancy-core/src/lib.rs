@@ -26,9 +26,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod auth;
 #[path = "assign.rs"]
 pub mod assignment;
+mod auth;
 mod cache;
 mod decision;
 mod id;
@@ -46,25 +46,27 @@ mod slug;
 mod store;
 mod tenant;
 
-pub use auth::{AuthenticateError, Authenticator, Principal, PrincipalKind};
 #[cfg(feature = "jwt")]
 pub use auth::BearerJwtAuthenticator;
-pub use cache::{MembershipCacheInvalidator, TenantCacheInvalidator};
+pub use auth::{AuthenticateError, Authenticator, Principal, PrincipalKind};
 #[cfg(feature = "cache")]
 pub use cache::{
     CachingMembershipStore, CachingMembershipStoreBuilder, CachingTenantStore,
     CachingTenantStoreBuilder,
 };
+pub use cache::{MembershipCacheInvalidator, TenantCacheInvalidator};
 pub use decision::{Decision, DenyReason};
 pub use id::{IdParseError, TenantId, UserId};
-pub use jwt::{JwtAlgorithm, JwtError, VerifiedClaims};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtVerifier;
+pub use jwt::{JwtAlgorithm, JwtError, VerifiedClaims};
 pub use memory::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore};
-pub use pipeline::{PipelineError, PipelineOutcome, TenantPipeline};
-pub use propagate::{
-    ActorKind, NoScopeError, ScopedFuture, TenantRef, in_scope, try_current, with_current,
+pub use permission::{
+    CustomRole, Permission, PermissionError, PermissionMarker, PermissionScope, Policy,
+    PolicyBuilder, PolicyError,
 };
+pub use pipeline::{PipelineError, PipelineOutcome, TenantPipeline};
+pub use propagate::{NoScopeError, ScopedFuture, TenantRef, in_scope, try_current, with_current};
 pub use refusal::{Refusal, RoleMarker, markers, require_permission, require_role};
 pub use request::RequestView;
 #[cfg(feature = "jwt")]
@@ -72,10 +74,6 @@ pub use resolve::JwtClaimResolver;
 pub use resolve::{
     ConfigError, HeaderResolver, PathResolver, ResolveError, ResolverChain, Selection,
     SubdomainResolver, TenantResolver,
-};
-pub use permission::{
-    CustomRole, Permission, PermissionError, PermissionMarker, PermissionScope, Policy,
-    PolicyBuilder, PolicyError,
 };
 pub use role::{Role, RoleName, RoleParseError};
 pub use scope::{AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform};

@@ -252,12 +252,14 @@ impl TenantPipeline {
                 status: tenant.status,
             });
         }
-        let scope = TenantScope::mint(tenant, principal.user_id, role).map_err(|e| match e {
-            AuthorizeError::TenantNotActive { slug, status } => {
-                PipelineError::TenantInactive { slug, status }
-            }
-            other => PipelineError::internal(other),
-        })?;
+        let scope = TenantScope::mint(tenant, principal.user_id, role, principal.kind).map_err(
+            |e| match e {
+                AuthorizeError::TenantNotActive { slug, status } => {
+                    PipelineError::TenantInactive { slug, status }
+                }
+                other => PipelineError::internal(other),
+            },
+        )?;
         span.record("tenant_id", tracing::field::display(scope.tenant_id()));
         span.record("tenant_slug", tracing::field::display(scope.slug()));
         Ok(PipelineOutcome::Scoped(scope))

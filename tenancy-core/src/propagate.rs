@@ -20,9 +20,9 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scope::{AuthorizeError, authorize};
+use crate::scope::{AuthorizeError, authorize_as};
 use crate::store::{MembershipStore, TenantKey, TenantStore};
-use crate::{TenantId, TenantScope, UserId};
+use crate::{PrincipalKind, TenantId, TenantScope, UserId};
 
 tokio::task_local! {
     static CURRENT_SCOPE: TenantScope;
@@ -105,14 +105,14 @@ impl TenantScope {
         in_scope(self.clone(), fut)
     }
 
-    /// A serialisable reference to this scope, to put in a job payload. The actor kind is
-    /// [`ActorKind::User`]; use [`to_ref_as`](Self::to_ref_as) for another.
+    /// A serialisable reference to this scope, to put in a job payload. It records the scope's
+    /// actor kind as the originator; use [`to_ref_as`](Self::to_ref_as) for another.
     pub fn to_ref(&self) -> TenantRef {
-        self.to_ref_as(ActorKind::User)
+        self.to_ref_as(self.actor())
     }
 
     /// A serialisable reference to this scope with an explicit actor kind.
-    pub fn to_ref_as(&self, actor: ActorKind) -> TenantRef {
+    pub fn to_ref_as(&self, actor: PrincipalKind) -> TenantRef {
         TenantRef {
             tenant_id: self.tenant_id(),
             user_id: self.user_id(),
@@ -131,17 +131,6 @@ impl TenantScope {
 )]
 pub struct NoScopeError {
     _private: (),
-}
-
-/// Who started the work a [`TenantRef`] describes. Informational (audit, logs): authority always
-/// comes from the membership re-checked by [`TenantRef::rehydrate`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActorKind {
-    /// An interactive user (session, browser, bearer token).
-    User,
-    /// A service account or API key acting as a member of the tenant.
-    Service,
 }
 
 /// A serialisable reference to a tenant scope, for job payloads and messages.
@@ -185,7 +174,7 @@ pub enum ActorKind {
 pub struct TenantRef {
     tenant_id: TenantId,
     user_id: UserId,
-    actor: ActorKind,
+    actor: PrincipalKind,
 }
 
 impl TenantRef {
@@ -199,8 +188,8 @@ impl TenantRef {
         self.user_id
     }
 
-    /// Who started the work.
-    pub fn actor(&self) -> ActorKind {
+    /// Who started the work (informational: anybody can write this field).
+    pub fn actor(&self) -> PrincipalKind {
         self.actor
     }
 
@@ -215,11 +204,13 @@ impl TenantRef {
         tenants: &dyn TenantStore,
         members: &dyn MembershipStore,
     ) -> Result<TenantScope, AuthorizeError> {
-        let scope = authorize(
+        // The rehydrated scope acts as a job for the user, whatever the payload claims.
+        let scope = authorize_as(
             tenants,
             members,
             &TenantKey::Id(self.tenant_id),
             self.user_id,
+            PrincipalKind::Job,
         )
         .await;
         if let Err(e) = &scope {

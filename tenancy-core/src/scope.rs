@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::store::{MembershipStore, PlatformAdmins, StoreError, TenantKey, TenantStore};
-use crate::{Role, Tenant, TenantId, TenantSlug, TenantStatus, UserId};
+use crate::{PrincipalKind, Role, Tenant, TenantId, TenantSlug, TenantStatus, UserId};
 
 /// Proof that a tenant was resolved, admits requests (active or in trial), and that a principal
 /// is a member of it with a given role.
@@ -25,11 +25,17 @@ struct ScopeInner {
     tenant: Tenant,
     user: UserId,
     role: Role,
+    actor: PrincipalKind,
 }
 
 impl TenantScope {
     /// Mints a scope after checking the tenant's status. Crate-private on purpose.
-    pub(crate) fn mint(tenant: Tenant, user: UserId, role: Role) -> Result<Self, AuthorizeError> {
+    pub(crate) fn mint(
+        tenant: Tenant,
+        user: UserId,
+        role: Role,
+        actor: PrincipalKind,
+    ) -> Result<Self, AuthorizeError> {
         if !tenant.status.admits_requests() {
             return Err(AuthorizeError::TenantNotActive {
                 slug: tenant.slug.clone(),
@@ -37,7 +43,12 @@ impl TenantScope {
             });
         }
         Ok(Self {
-            inner: Arc::new(ScopeInner { tenant, user, role }),
+            inner: Arc::new(ScopeInner {
+                tenant,
+                user,
+                role,
+                actor,
+            }),
         })
     }
 
@@ -65,6 +76,12 @@ impl TenantScope {
     pub fn role(&self) -> Role {
         self.inner.role
     }
+
+    /// What kind of caller acts: a user, an API key, a job, a service. Authority still comes from
+    /// the membership; the kind is for audit entries and logs.
+    pub fn actor(&self) -> PrincipalKind {
+        self.inner.actor
+    }
 }
 
 impl fmt::Debug for TenantScope {
@@ -74,6 +91,7 @@ impl fmt::Debug for TenantScope {
             .field("slug", &self.inner.tenant.slug)
             .field("user_id", &self.inner.user)
             .field("role", &self.inner.role)
+            .field("actor", &self.inner.actor)
             .finish()
     }
 }
@@ -153,6 +171,17 @@ pub async fn authorize(
     key: &TenantKey,
     user: UserId,
 ) -> Result<TenantScope, AuthorizeError> {
+    authorize_as(tenants, members, key, user, PrincipalKind::User).await
+}
+
+/// [`authorize`] with an explicit actor kind (jobs rehydrating a [`TenantRef`](crate::TenantRef)).
+pub(crate) async fn authorize_as(
+    tenants: &dyn TenantStore,
+    members: &dyn MembershipStore,
+    key: &TenantKey,
+    user: UserId,
+    actor: PrincipalKind,
+) -> Result<TenantScope, AuthorizeError> {
     let tenant = tenants
         .get(key)
         .await?
@@ -167,7 +196,7 @@ pub async fn authorize(
         .role_of(tenant.id, user)
         .await?
         .ok_or_else(|| AuthorizeError::NotMember(tenant.slug.clone()))?;
-    TenantScope::mint(tenant, user, role)
+    TenantScope::mint(tenant, user, role, actor)
 }
 
 /// Checks that `user` is a platform administrator and mints a [`PlatformScope`].

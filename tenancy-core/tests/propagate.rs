@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use tenancy_core::{
-    ActorKind, AuthorizeError, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    AuthorizeError, InMemoryMembershipStore, InMemoryTenantStore, PrincipalKind, Role, Tenant,
     TenantId, TenantKey, TenantRef, TenantScope, TenantStatus, UserId, authorize, in_scope,
     try_current, with_current,
 };
@@ -130,7 +130,7 @@ async fn nested_scope_shadows_then_restores() {
 async fn tenant_ref_round_trips_through_json_and_rehydrates() {
     let w = world();
     let scope = w.scope(&w.a, w.alice).await;
-    let r = scope.to_ref_as(ActorKind::Service);
+    let r = scope.to_ref_as(PrincipalKind::Service);
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"actor\":\"service\""));
     let back: TenantRef = serde_json::from_str(&json).unwrap();
@@ -139,6 +139,9 @@ async fn tenant_ref_round_trips_through_json_and_rehydrates() {
     assert_eq!(rehydrated.tenant_id(), w.a.id);
     assert_eq!(rehydrated.user_id(), w.alice);
     assert_eq!(rehydrated.role(), Role::Admin);
+    // The origin kind travels in the payload; the rehydrated scope acts as a job.
+    assert_eq!(back.actor(), PrincipalKind::Service);
+    assert_eq!(rehydrated.actor(), PrincipalKind::Job);
 }
 
 #[tokio::test]

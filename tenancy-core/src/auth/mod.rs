@@ -9,8 +9,10 @@ use http::StatusCode;
 use crate::jwt::JwtError;
 use crate::{RequestView, StoreError, UserId};
 
-/// What kind of caller a [`Principal`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What kind of caller a [`Principal`] is. Carried by the [`TenantScope`](crate::TenantScope) so
+/// audit entries record the real actor, and by a [`TenantRef`](crate::TenantRef) in job payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PrincipalKind {
     /// A person with a session or a user token.
