@@ -1,0 +1,211 @@
+//! The middleware: [`TenancyMiddleware`] (the `Transform`, a builder) and [`TenancyService`].
+
+use std::fmt;
+use std::future::{Ready, ready};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::HttpMessage;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use futures_util::future::LocalBoxFuture;
+use tenancy_core::{PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, in_scope};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::rejection::refusal_response;
+
+/// Present in the extensions of every request that went through [`TenancyService`]: tells the
+/// extractors that the middleware ran and carries the permission policy.
+#[derive(Clone)]
+pub(crate) struct MiddlewareRan {
+    pub(crate) policy: Option<Arc<Policy>>,
+}
+
+/// actix-web middleware that runs the [`TenantPipeline`] for every request.
+///
+/// A refused request is answered with a [`TenancyRejection`](crate::TenancyRejection) response
+/// and never reaches the handler. Otherwise the request extensions hold the
+/// [`TenantScope`](tenancy_core::TenantScope) (when a tenant was selected), the
+/// [`Principal`](tenancy_core::Principal) (when authenticated) and the
+/// [`PlatformScope`](tenancy_core::PlatformScope) (platform administrators on tenant-less
+/// requests), and the handler runs inside [`in_scope`].
+///
+/// Tracing: the request runs in a `tenancy.request` span whose `tenant_id` and `tenant_slug`
+/// fields are recorded on success, and the same fields are recorded on the span current when the
+/// middleware was called, if it declares them.
+///
+/// Register it with `wrap`; actix runs the *last* `wrap` first, so wrap logging/tracing after
+/// (outside) this middleware.
+///
+/// ```
+/// use std::sync::Arc;
+/// use actix_web::{App, web};
+/// use tenancy_actix::{CurrentTenant, TenancyMiddleware};
+/// use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore,
+///     TenantPipeline};
+///
+/// async fn whoami(CurrentTenant(scope): CurrentTenant) -> String {
+///     format!("{} in {}", scope.role(), scope.slug())
+/// }
+///
+/// let pipeline = TenantPipeline::new(
+///     Arc::new(InMemoryTenantStore::new()),
+///     Arc::new(InMemoryMembershipStore::new()),
+/// )
+/// .with_resolver(Arc::new(HeaderResolver::x_tenant()));
+/// let app = App::new()
+///     .wrap(TenancyMiddleware::new(Arc::new(pipeline)))
+///     .route("/whoami", web::get().to(whoami));
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+#[must_use = "the middleware does nothing until it is passed to `App::wrap`"]
+pub struct TenancyMiddleware {
+    pipeline: Arc<TenantPipeline>,
+    policy: Option<Arc<Policy>>,
+}
+
+impl TenancyMiddleware {
+    /// Middleware running `pipeline`. Without a policy,
+    /// [`RequirePermission`](crate::RequirePermission) answers 500 `tenancy_policy_missing`.
+    pub const fn new(pipeline: Arc<TenantPipeline>) -> Self {
+        Self {
+            pipeline,
+            policy: None,
+        }
+    }
+
+    /// The permission policy that [`RequirePermission`](crate::RequirePermission) checks against.
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+}
+
+impl fmt::Debug for TenancyMiddleware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenancyMiddleware")
+            .field("pipeline", &self.pipeline)
+            .field("policy", &self.policy.is_some())
+            .finish()
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for TenancyMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = TenancyService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(TenancyService {
+            service: Rc::new(service),
+            pipeline: self.pipeline.clone(),
+            policy: self.policy.clone(),
+        }))
+    }
+}
+
+/// The service built by [`TenancyMiddleware`]; see there.
+pub struct TenancyService<S> {
+    service: Rc<S>,
+    pipeline: Arc<TenantPipeline>,
+    policy: Option<Arc<Policy>>,
+}
+
+impl<S> fmt::Debug for TenancyService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenancyService")
+            .field("policy", &self.policy.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request's headers as an `http` 1.x map (actix-web 4 uses `http` 0.2 types). Names and
+/// values are copied byte for byte; every name and value actix accepted is valid in both.
+fn headers_of(req: &ServiceRequest) -> http::HeaderMap {
+    let mut map = http::HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers().iter() {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
+impl<S, B> Service<ServiceRequest> for TenancyService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = self.service.clone();
+        let pipeline = self.pipeline.clone();
+        let policy = self.policy.clone();
+        let parent = tracing::Span::current();
+        let span = tracing::info_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
+        let record = span.clone();
+        Box::pin(
+            async move {
+                let outcome = {
+                    let headers = headers_of(&req);
+                    let uri = req.uri();
+                    let view = RequestView::new(uri.path(), &headers)
+                        .with_authority(uri.authority().map(|a| a.as_str()))
+                        .with_peer(req.peer_addr().map(|a| a.ip()));
+                    pipeline.run(&view).await
+                };
+                req.extensions_mut().insert(MiddlewareRan { policy });
+                let fut = match outcome {
+                    Err(err) => {
+                        let res = refusal_response(Refusal::from(&err));
+                        return Ok(req.into_response(res).map_into_right_body());
+                    }
+                    Ok(PipelineOutcome::Scoped(scope)) => {
+                        for span in [&record, &parent] {
+                            span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+                            span.record("tenant_slug", tracing::field::display(scope.slug()));
+                        }
+                        req.extensions_mut().insert(scope.clone());
+                        let fut = service.call(req);
+                        return in_scope(scope, fut)
+                            .await
+                            .map(ServiceResponse::map_into_left_body);
+                    }
+                    Ok(PipelineOutcome::NoTenant {
+                        principal,
+                        platform,
+                    }) => {
+                        {
+                            let mut ext = req.extensions_mut();
+                            if let Some(p) = principal {
+                                ext.insert(p);
+                            }
+                            if let Some(p) = platform {
+                                ext.insert(p);
+                            }
+                        }
+                        service.call(req)
+                    }
+                };
+                fut.await.map(ServiceResponse::map_into_left_body)
+            }
+            .instrument(span),
+        )
+    }
+}
