@@ -89,7 +89,7 @@ impl ApiError {
         Self::new(
             StatusCode::BAD_REQUEST,
             "tenant_required",
-            "select an organisation by subdomain, `X-Tenant` header or `/t/{slug}` path",
+            "choose an organisation by subdomain, `X-Tenant` header or `/t/{slug}` path",
         )
     }
 
