@@ -242,7 +242,9 @@ impl TestServer {
             .await
             .map_err(db_err("connecting as the superuser"))?;
         let names: Vec<String> = sqlx::query_scalar(
-            "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1)",
+            "SELECT d.datname::text FROM pg_database d \
+             WHERE starts_with(d.datname, $1) \
+               AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)",
         )
         .bind(DATABASE_PREFIX)
         .fetch_all(&mut conn)
