@@ -3,23 +3,25 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{FromRef, Request};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use sqlx::PgPool;
+use tenancy_axum::TenancyLayer;
 use tenancy_core::{
     Authenticator, CachingMembershipStore, CachingTenantStore, HeaderResolver, PathResolver,
     Permission, PipelineError, Policy, ResolverChain, SubdomainResolver, TenantPipeline,
     TenantScope,
 };
-use tenancy_sqlx::{PgTenantStore, PlatformPool, TenantPool};
+use tenancy_sqlx::{
+    Invitations, Lifecycle, Members, PgMembershipStore, PgTenantStore, PlatformPool, TenantPool,
+};
 use tower::ServiceExt as _;
 
 use crate::api;
 use crate::auth::{Authenticators, EmailPlatformAdmin, TokenKeys};
 use crate::error::ApiError;
-use crate::members::PgMembers;
 use crate::policy::app_policy;
 
 /// The path prefix that selects a tenant: `/t/{slug}/...`.
@@ -116,13 +118,16 @@ pub struct AppState {
 
 struct Inner {
     db: Database,
-    pipeline: TenantPipeline,
-    policy: Policy,
+    pipeline: Arc<TenantPipeline>,
+    policy: Arc<Policy>,
     tokens: TokenKeys,
     path: PathResolver,
     registry: PgTenantStore,
     tenant_cache: Arc<CachingTenantStore<PgTenantStore>>,
-    members: Arc<CachingMembershipStore<PgMembers>>,
+    members: Arc<CachingMembershipStore<PgMembershipStore>>,
+    member_ops: Members,
+    invitations: Invitations,
+    lifecycle: Lifecycle,
     platform_admins: Arc<EmailPlatformAdmin>,
     dummy_hash: String,
 }
@@ -149,7 +154,18 @@ impl AppState {
             .with_invalidator(
                 Arc::clone(&tenant_cache) as Arc<dyn tenancy_core::TenantCacheInvalidator>
             );
-        let members = Arc::new(CachingMembershipStore::new(PgMembers::new(db.app.clone())));
+        let members = Arc::new(CachingMembershipStore::new(PgMembershipStore::new(
+            db.app.clone(),
+        )));
+        let member_cache =
+            Arc::clone(&members) as Arc<dyn tenancy_core::MembershipCacheInvalidator>;
+        let member_ops = Members::new().with_invalidator(Arc::clone(&member_cache));
+        let invitations = Invitations::new().with_invalidator(Arc::clone(&member_cache));
+        let lifecycle = Lifecycle::new()
+            .with_tenant_invalidator(
+                Arc::clone(&tenant_cache) as Arc<dyn tenancy_core::TenantCacheInvalidator>
+            )
+            .with_membership_invalidator(member_cache);
         let mut authenticators = Authenticators::bearer(&config.tokens);
         for a in config.extra_authenticators {
             authenticators = authenticators.with(a);
@@ -162,17 +178,21 @@ impl AppState {
             .with_resolver(Arc::new(resolver))
             .with_authenticator(Arc::new(authenticators))
             .with_platform_admins(platform_admins.clone());
+        let policy = Arc::new(app_policy()?);
         let dummy_hash = crate::auth::hash_password("not the password of anybody")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
-                pipeline,
-                policy: app_policy()?,
+                pipeline: Arc::new(pipeline),
+                policy,
                 tokens: config.tokens,
                 path,
                 registry,
                 tenant_cache,
                 members,
+                member_ops,
+                invitations,
+                lifecycle,
                 platform_admins,
                 dummy_hash,
             }),
@@ -219,9 +239,24 @@ impl AppState {
         &self.inner.tokens
     }
 
-    /// The membership store (cached); evict after membership changes.
-    pub fn members(&self) -> &CachingMembershipStore<PgMembers> {
+    /// The pipeline's membership store (cached); the library's operations evict it.
+    pub fn members(&self) -> &CachingMembershipStore<PgMembershipStore> {
         &self.inner.members
+    }
+
+    /// Membership management (library).
+    pub fn member_ops(&self) -> &Members {
+        &self.inner.member_ops
+    }
+
+    /// Invitations (library).
+    pub fn invitations(&self) -> &Invitations {
+        &self.inner.invitations
+    }
+
+    /// Tenant lifecycle for platform administrators (library).
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.inner.lifecycle
     }
 
     /// Who is a platform administrator.
@@ -240,18 +275,17 @@ impl AppState {
         &self.inner.dummy_hash
     }
 
-    /// `Ok` when the scope's role holds `permission` under the app policy, else 403.
+    /// `Ok` when the scope's role holds `permission` under the app policy, else 403
+    /// `permission_denied` (for checks that depend on the request, such as "is it my own
+    /// membership"; fixed checks use the `RequirePermission<P>` extractor).
     pub fn allow(&self, scope: &TenantScope, permission: &Permission) -> Result<(), ApiError> {
-        self.inner
-            .policy
-            .check(scope, permission)
-            .into_result()
+        tenancy_core::require_permission(Some(&self.inner.policy), scope, permission)
             .map_err(ApiError::from)
     }
 }
 
-/// The whole app: the pipeline runs first on the request as sent; `/t/{slug}/...` is then
-/// routed as `/...`; the API and the web pages share the routes.
+/// The whole app: the tenancy layer runs the core pipeline first, on the request as sent;
+/// `/t/{slug}/...` is then routed as `/...`; the API and the web pages share the routes.
 ///
 /// ```no_run
 /// # async fn demo(state: saas::AppState) -> std::io::Result<()> {
@@ -276,13 +310,18 @@ pub fn router(state: AppState) -> Router {
     let routed = Router::new()
         .route_service(&format!("/{PATH_PREFIX}/{{*rest}}"), prefixed)
         .fallback_service(routes);
-    let with_pipeline = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn_with_state(
-            state.inner.pipeline.clone(),
-            crate::scope::run_pipeline,
-        ))
-        .service(routed);
-    Router::new().fallback_service(with_pipeline)
+    // The layer wraps the routing, so the pipeline sees the full path (with `/t/{slug}`).
+    let layer = TenancyLayer::new(Arc::clone(&state.inner.pipeline))
+        .with_policy(Arc::clone(&state.inner.policy));
+    Router::new()
+        .fallback_service(tower::ServiceBuilder::new().layer(layer).service(routed))
+        .layer(axum::middleware::from_fn(crate::web::html_errors))
+}
+
+impl FromRef<AppState> for TenantPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.inner.db.tenant.clone()
+    }
 }
 
 /// Routes `/t/{slug}/rest` as `/rest` (the pipeline already selected the tenant from the full

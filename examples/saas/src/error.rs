@@ -5,8 +5,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use tenancy_core::{DenyReason, PipelineError};
-use tenancy_sqlx::TxError;
+use tenancy_core::{DenyReason, PipelineError, Refusal};
+use tenancy_sqlx::{InvitationError, LifecycleError, MembershipError, TxError};
 
 /// An error answered as `{"error":{"code":"...","message":"..."}}`.
 ///
@@ -44,6 +44,11 @@ impl ApiError {
     /// The machine-readable code.
     pub fn code(&self) -> &'static str {
         self.code
+    }
+
+    /// The public message.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// 404 `not_found`: an unknown resource, or one of another tenant (indistinguishable).
@@ -120,6 +125,12 @@ impl From<PipelineError> for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        Self::new(r.status(), r.code(), r.message())
+    }
+}
+
 impl From<DenyReason> for ApiError {
     fn from(e: DenyReason) -> Self {
         // Deny messages are fixed text about the caller's own role.
@@ -155,6 +166,77 @@ impl From<PathRejection> for ApiError {
     fn from(_: PathRejection) -> Self {
         // A path id that is not a UUID names nothing: 404, like an id of another tenant.
         Self::not_found()
+    }
+}
+
+impl From<MembershipError> for ApiError {
+    fn from(e: MembershipError) -> Self {
+        match e {
+            MembershipError::Denied(reason) => reason.into(),
+            MembershipError::ActorNotMember => {
+                Self::forbidden("you are no longer a member of this organisation")
+            }
+            // Not a member of *this* tenant: whether the user exists elsewhere is not said.
+            MembershipError::NotMember(_) => Self::not_found(),
+            MembershipError::AlreadyMember(_) => {
+                Self::conflict("already_member", "already a member of this organisation")
+            }
+            MembershipError::LastOwner => Self::conflict(
+                "last_owner",
+                "the last owner cannot leave, be removed or be demoted",
+            ),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<InvitationError> for ApiError {
+    fn from(e: InvitationError) -> Self {
+        match e {
+            InvitationError::Denied(reason) => reason.into(),
+            InvitationError::InvalidEmail(_) => {
+                Self::invalid("`email` is not a valid email address")
+            }
+            // Unknown, malformed, another tenant's, or for another email: all the same answer.
+            InvitationError::NotFound | InvitationError::EmailMismatch => Self::new(
+                StatusCode::NOT_FOUND,
+                "invitation_not_found",
+                "no such invitation for you",
+            ),
+            InvitationError::Revoked | InvitationError::AlreadyUsed | InvitationError::Expired => {
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "invitation_unusable",
+                    "this invitation was used, revoked or has expired",
+                )
+            }
+            InvitationError::TenantNotActive => Self::new(
+                StatusCode::FORBIDDEN,
+                "tenant_suspended",
+                "this tenant is suspended",
+            ),
+            InvitationError::InviterLostRights => {
+                Self::forbidden("the inviter can no longer grant this role")
+            }
+            InvitationError::Membership(m) => m.into(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        match e {
+            LifecycleError::NotFound(_) => Self::not_found(),
+            LifecycleError::InvalidTransition { .. } => Self::conflict(
+                "invalid_transition",
+                "the tenant cannot change to this status",
+            ),
+            LifecycleError::SlugTaken(_) => {
+                Self::conflict("slug_taken", "this organisation slug is taken")
+            }
+            other => Self::internal(&other),
+        }
     }
 }
 

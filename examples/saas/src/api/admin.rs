@@ -3,13 +3,13 @@
 //!
 //! Reached only without a tenant selection and with a [`PlatformScope`](tenancy_core::PlatformScope)
 //! ([`Platform`] extractor); reads run in a [`PlatformTx`](tenancy_sqlx::PlatformTx) of the
-//! platform role, status changes go through the registry's lifecycle rules.
+//! platform role; status changes go through the library's audited
+//! [`Lifecycle`](tenancy_sqlx::Lifecycle) on the [`PlatformPool`](tenancy_sqlx::PlatformPool).
 
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use tenancy_core::{TenantId, TenantStatus};
-use tenancy_sqlx::TenantStoreError;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -51,6 +51,17 @@ pub(crate) async fn list(
     Ok(Json(rows))
 }
 
+fn row(tenant: tenancy_core::Tenant) -> TenantRow {
+    TenantRow {
+        id: tenant.id.into_uuid(),
+        slug: tenant.slug.to_string(),
+        name: tenant.display_name,
+        status: tenant.status.to_string(),
+        plan: tenant.plan,
+        created_at: tenant.created_at,
+    }
+}
+
 async fn set_status(
     state: &AppState,
     admin: &tenancy_core::PlatformScope,
@@ -58,27 +69,18 @@ async fn set_status(
     status: TenantStatus,
 ) -> ApiResult<Json<TenantRow>> {
     let id = TenantId::from_uuid(id);
+    let lifecycle = state.lifecycle();
+    match status {
+        TenantStatus::Suspended => lifecycle.suspend(state.platform(), admin, id).await?,
+        _ => lifecycle.activate(state.platform(), admin, id).await?,
+    }
     let tenant = state
         .registry()
-        .set_status(id, status)
+        .by_id(id)
         .await
-        .map_err(|e| match e {
-            TenantStoreError::NotFound(_) => ApiError::not_found(),
-            TenantStoreError::InvalidTransition { .. } => ApiError::conflict(
-                "invalid_transition",
-                "the tenant cannot change to this status",
-            ),
-            other => ApiError::internal(&other),
-        })?;
-    tracing::info!(admin_id = %admin.admin_id(), tenant_id = %id, status = %status, "platform admin changed tenant status");
-    Ok(Json(TenantRow {
-        id: tenant.id.into_uuid(),
-        slug: tenant.slug.to_string(),
-        name: tenant.display_name,
-        status: tenant.status.to_string(),
-        plan: tenant.plan,
-        created_at: tenant.created_at,
-    }))
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(row(tenant)))
 }
 
 pub(crate) async fn suspend(

@@ -1,20 +1,23 @@
 //! `GET /api/members`, `PATCH /api/members/{user_id}` `{role}`, `DELETE /api/members/{user_id}`.
 //!
-//! Listing: members. Changes: the core assignment rules ([`tenancy_core::assignment::check`])
-//! decide; the last-owner rule is the database's (trigger of the library's migration), race-safe.
+//! Listing: members. Changes go through the library's [`Members`](tenancy_sqlx::Members): it
+//! re-reads the actor's role, applies the core assignment rules
+//! ([`tenancy_core::assignment::check`]), relies on the database for the last-owner rule,
+//! writes the audit entry and evicts the membership cache. The app only adds the policy check
+//! "managing others needs `members:manage`" and the account details.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tenancy_core::assignment::{Action, check};
 use tenancy_core::{Role, TenantScope, UserId};
-use tenancy_sqlx::TenantTx;
 use uuid::Uuid;
 
 use super::json::{Body, Id};
 use crate::app::AppState;
-use crate::error::{ApiError, ApiResult, sqlstate};
+use crate::error::ApiResult;
 use crate::policy::{MEMBERS_MANAGE, MEMBERS_READ};
 use crate::scope::Tenant;
 
@@ -38,63 +41,50 @@ pub struct RolePatch {
     role: Role,
 }
 
+/// Accounts by id (global table, read with the runtime role's plain pool).
+async fn accounts(state: &AppState, ids: &[Uuid]) -> ApiResult<HashMap<Uuid, (String, String)>> {
+    let rows: Vec<(Uuid, String, String)> =
+        sqlx::query_as("SELECT id, email, name FROM users WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(state.app_pool())
+            .await?;
+    Ok(rows.into_iter().map(|(id, e, n)| (id, (e, n))).collect())
+}
+
 pub(crate) async fn list(
     State(state): State<AppState>,
     Tenant(scope): Tenant,
 ) -> ApiResult<Json<Vec<Member>>> {
     state.allow(&scope, &MEMBERS_READ)?;
     let mut tx = state.db().begin(&scope).await?;
-    let rows: Vec<(Uuid, String, String, String)> = sqlx::query_as(
-        "SELECT m.user_id, u.email, u.name, m.role \
-         FROM tenancy.memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.tenant_id = tenancy.current_tenant_id() ORDER BY u.email",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let members = state.member_ops().list(&mut tx).await?;
     tx.commit().await?;
-    Ok(Json(
-        rows.into_iter()
-            .filter_map(|(user_id, email, name, role)| {
-                role.parse().ok().map(|role| Member {
-                    user_id,
-                    email,
-                    name,
-                    role,
-                })
-            })
-            .collect(),
-    ))
+    let ids: Vec<Uuid> = members.iter().map(|m| m.user_id.into_uuid()).collect();
+    let mut accounts = accounts(&state, &ids).await?;
+    let mut out: Vec<Member> = members
+        .into_iter()
+        .map(|m| {
+            let id = m.user_id.into_uuid();
+            let (email, name) = accounts.remove(&id).unwrap_or_default();
+            Member {
+                user_id: id,
+                email,
+                name,
+                role: m.role,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.email.cmp(&b.email));
+    Ok(Json(out))
 }
 
-/// The role of `user` in the transaction's tenant.
-async fn role_in_tenant(tx: &mut TenantTx, user: Uuid) -> ApiResult<Option<Role>> {
-    let role: Option<String> = sqlx::query_scalar(
-        "SELECT role FROM tenancy.memberships \
-         WHERE tenant_id = tenancy.current_tenant_id() AND user_id = $1",
-    )
-    .bind(user)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(role.and_then(|r| r.parse().ok()))
-}
-
-fn last_owner(e: sqlx::Error) -> ApiError {
-    if sqlstate(&e).as_deref() == Some("TY001") {
-        ApiError::conflict(
-            "last_owner",
-            "the last owner cannot leave, be removed or be demoted",
-        )
-    } else {
-        ApiError::from(e)
-    }
-}
-
-fn may_manage(state: &AppState, scope: &TenantScope, target: Uuid) -> ApiResult<bool> {
-    let own = target == scope.user_id().into_uuid();
-    if !own {
+/// Managing someone else needs `members:manage`; one's own membership is the assignment
+/// rules' business (a member may leave, nobody raises their own role).
+fn check_manage(state: &AppState, scope: &TenantScope, target: Uuid) -> ApiResult<()> {
+    if target != scope.user_id().into_uuid() {
         state.allow(scope, &MEMBERS_MANAGE)?;
     }
-    Ok(own)
+    Ok(())
 }
 
 pub(crate) async fn update(
@@ -103,30 +93,15 @@ pub(crate) async fn update(
     Id(target): Id,
     Body(body): Body<RolePatch>,
 ) -> ApiResult<Json<Member>> {
-    may_manage(&state, &scope, target)?;
-    let mut tx = state.db().begin(&scope).await?;
-    let Some(current) = role_in_tenant(&mut tx, target).await? else {
-        return Err(ApiError::not_found());
-    };
-    check(scope.role(), Action::Change, Some(current), Some(body.role)).into_result()?;
-    let row: Option<(String, String)> = sqlx::query_as(
-        "WITH changed AS ( \
-             UPDATE tenancy.memberships SET role = $2, updated_at = pg_catalog.now() \
-             WHERE tenant_id = tenancy.current_tenant_id() AND user_id = $1 RETURNING user_id) \
-         SELECT u.email, u.name FROM changed JOIN users u ON u.id = changed.user_id",
-    )
-    .bind(target)
-    .bind(body.role.as_str())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(last_owner)?;
-    let Some((email, name)) = row else {
-        return Err(ApiError::not_found());
-    };
-    tx.commit().await?;
+    check_manage(&state, &scope, target)?;
     state
-        .members()
-        .invalidate(scope.tenant_id(), UserId::from_uuid(target));
+        .member_ops()
+        .change_role(state.db(), &scope, UserId::from_uuid(target), body.role)
+        .await?;
+    let (email, name) = accounts(&state, &[target])
+        .await?
+        .remove(&target)
+        .unwrap_or_default();
     Ok(Json(Member {
         user_id: target,
         email,
@@ -140,24 +115,10 @@ pub(crate) async fn remove(
     Tenant(scope): Tenant,
     Id(target): Id,
 ) -> ApiResult<StatusCode> {
-    let own = may_manage(&state, &scope, target)?;
-    let mut tx = state.db().begin(&scope).await?;
-    let Some(current) = role_in_tenant(&mut tx, target).await? else {
-        return Err(ApiError::not_found());
-    };
-    let action = if own { Action::Leave } else { Action::Remove };
-    check(scope.role(), action, Some(current), None).into_result()?;
-    sqlx::query(
-        "DELETE FROM tenancy.memberships \
-         WHERE tenant_id = tenancy.current_tenant_id() AND user_id = $1",
-    )
-    .bind(target)
-    .execute(&mut *tx)
-    .await
-    .map_err(last_owner)?;
-    tx.commit().await?;
+    check_manage(&state, &scope, target)?;
     state
-        .members()
-        .invalidate(scope.tenant_id(), UserId::from_uuid(target));
+        .member_ops()
+        .remove(state.db(), &scope, UserId::from_uuid(target))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
