@@ -298,18 +298,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .fallback(not_found)
         .with_state(state.clone());
-    let prefixed = {
+    let path = state.inner.path.clone();
+    let routed = tower::service_fn(move |req: Request| {
         let routes = routes.clone();
-        let path = state.inner.path.clone();
-        tower::service_fn(move |req: Request| {
-            let routes = routes.clone();
-            let path = path.clone();
-            async move { Ok::<_, std::convert::Infallible>(strip_prefix(&path, routes, req).await) }
-        })
-    };
-    let routed = Router::new()
-        .route_service(&format!("/{PATH_PREFIX}/{{*rest}}"), prefixed)
-        .fallback_service(routes);
+        let path = path.clone();
+        async move { Ok::<_, std::convert::Infallible>(strip_prefix(&path, routes, req).await) }
+    });
     // The layer wraps the routing, so the pipeline sees the full path (with `/t/{slug}`).
     let layer = TenancyLayer::new(Arc::clone(&state.inner.pipeline))
         .with_policy(Arc::clone(&state.inner.policy));
@@ -325,11 +319,17 @@ impl FromRef<AppState> for TenantPool {
 }
 
 /// Routes `/t/{slug}/rest` as `/rest` (the pipeline already selected the tenant from the full
-/// path); the split is the core path resolver's.
+/// path) and every other path as it is; the split is the core path resolver's. Done outside
+/// the router so that no path parameter of the prefix reaches the handlers' `Path` extractors.
 async fn strip_prefix(path: &PathResolver, routes: Router, mut req: Request) -> Response {
     let rest = match path.split(req.uri().path()) {
         Ok(Some((_, rest))) => rest.to_owned(),
-        Ok(None) => return ApiError::not_found().into_response(),
+        Ok(None) => {
+            return match routes.oneshot(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
         Err(e) => return ApiError::from(PipelineError::from(e)).into_response(),
     };
     let uri = match req.uri().query() {

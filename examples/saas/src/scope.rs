@@ -15,7 +15,8 @@ use crate::error::ApiError;
 
 /// The tenant scope the layer minted: the adapter's
 /// [`CurrentTenant`](tenancy_axum::CurrentTenant), with its rejection (400 `tenant_required`
-/// when the request selected no tenant) as an [`ApiError`].
+/// when the request selected no tenant) as an [`ApiError`]; an anonymous request without a
+/// tenant is 401, like an anonymous request with one.
 #[derive(Debug, Clone)]
 pub struct Tenant(pub TenantScope);
 
@@ -23,10 +24,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        CurrentTenant::from_request_parts(parts, state)
-            .await
-            .map(|CurrentTenant(scope)| Self(scope))
-            .map_err(|r| ApiError::from(r.refusal()))
+        match CurrentTenant::from_request_parts(parts, state).await {
+            Ok(CurrentTenant(scope)) => Ok(Self(scope)),
+            // No tenant and no credentials: authentication comes first.
+            Err(_)
+                if parts.extensions.get::<Principal>().is_none()
+                    && parts.extensions.get::<PlatformScope>().is_none() =>
+            {
+                Err(ApiError::unauthenticated())
+            }
+            Err(r) => Err(ApiError::from(r.refusal())),
+        }
     }
 }
 

@@ -226,3 +226,299 @@ async fn tenant_selection_by_host_header_and_path() {
     assert_eq!(r.body[0]["id"], json!(w.lead_a));
     w.t.close().await;
 }
+
+#[tokio::test]
+async fn campaigns_and_leads_crud_within_a_tenant() {
+    let w = World::new().await;
+    let t = &w.t;
+    let tok = &w.manager_a.token;
+    // Campaigns.
+    let r = t
+        .send(
+            Req::post("/api/campaigns")
+                .token(tok)
+                .tenant("acme")
+                .json(json!({"name": " Autumn ", "status": "active"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["name"], "Autumn");
+    assert_eq!(r.body["status"], "active");
+    let autumn = r.id();
+    let r = t
+        .send(Req::get("/api/campaigns").token(tok).tenant("acme"))
+        .await;
+    let names: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("Spring A"), json!("Autumn")]);
+    let r = t
+        .send(
+            Req::patch(&format!("/api/campaigns/{autumn}"))
+                .token(tok)
+                .tenant("acme")
+                .json(json!({"status": "paused"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].clone(), r.body["name"].clone()),
+        (StatusCode::OK, json!("paused"), json!("Autumn"))
+    );
+    let r = t
+        .send(
+            Req::patch(&format!("/api/campaigns/{autumn}"))
+                .token(tok)
+                .tenant("acme")
+                .json(json!({"status": "bogus"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Leads: create linked to a campaign, clear the link with null, relink.
+    let r = t
+        .send(Req::post("/api/leads").token(tok).tenant("acme")
+            .json(json!({"name": "Zed", "email": "ZED@Example.test", "phone": "+1 555", "campaign_id": autumn})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["email"], "zed@example.test");
+    assert_eq!(r.body["status"], "new");
+    let zed = r.id();
+    let r = t
+        .send(
+            Req::patch(&format!("/api/leads/{zed}"))
+                .token(tok)
+                .tenant("acme")
+                .json(json!({"campaign_id": null, "status": "won"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["campaign_id"], json!(null));
+    assert_eq!(r.body["status"], "won");
+    assert_eq!(r.body["phone"], "+1 555");
+    let r = t
+        .send(Req::get(&format!("/t/acme/api/leads/{zed}")).token(tok))
+        .await;
+    assert_eq!(
+        (r.status, r.body["name"].clone()),
+        (StatusCode::OK, json!("Zed"))
+    );
+    for body in [
+        json!({"name": ""}),
+        json!({"email": "nope"}),
+        json!({"status": "gone"}),
+        json!({"campaign_id": "not-a-uuid"}),
+    ] {
+        let r = t
+            .send(
+                Req::patch(&format!("/api/leads/{zed}"))
+                    .token(tok)
+                    .tenant("acme")
+                    .json(body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+    // Deleting a campaign unlinks its leads.
+    let r = t
+        .send(
+            Req::delete(&format!("/api/campaigns/{}", w.campaign_a))
+                .token(tok)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = t
+        .send(
+            Req::get(&format!("/api/leads/{}", w.lead_a))
+                .token(tok)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.body["campaign_id"], json!(null));
+    let r = t
+        .send(
+            Req::delete(&format!("/api/leads/{zed}"))
+                .token(tok)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = t
+        .send(
+            Req::get(&format!("/api/leads/{zed}"))
+                .token(tok)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Ids in paths that are not UUIDs: 404.
+    let r = t
+        .send(Req::get("/api/leads/12345").token(tok).tenant("acme"))
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, "not_found"));
+    // Unique keys include the tenant: globex can use a campaign id value that exists in acme?
+    // Ids are random UUIDs (ATTACKS C.17): nothing to guess; the same name is fine in both.
+    let r = t
+        .send(
+            Req::post("/api/campaigns")
+                .token(&w.owner_b.token)
+                .tenant("globex")
+                .json(json!({"name": "Autumn"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    w.t.close().await;
+}
+
+#[tokio::test]
+async fn cross_tenant_ids_are_not_found_on_every_id_route_and_change_nothing() {
+    let w = World::new().await;
+    let t = &w.t;
+    let tok = &w.owner_a.token; // owner of acme: every permission there
+    let b_campaign = format!("/api/campaigns/{}", w.campaign_b);
+    let b_lead = format!("/api/leads/{}", w.lead_b);
+    let b_member = format!("/api/members/{}", w.owner_b.id);
+    let sweep = [
+        Req::get(&b_campaign),
+        Req::patch(&b_campaign).json(json!({"name": "pwned"})),
+        Req::delete(&b_campaign),
+        Req::get(&b_lead),
+        Req::patch(&b_lead).json(json!({"name": "pwned", "status": "lost"})),
+        Req::delete(&b_lead),
+        Req::patch(&b_member).json(json!({"role": "member"})),
+        Req::delete(&b_member),
+    ];
+    for req in sweep {
+        for selected in [
+            req.clone().tenant("acme"),
+            req.clone().host("acme.localhost"),
+        ] {
+            let r = t.send(selected.token(tok)).await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{req:?}: {:?}", r.body);
+        }
+    }
+    // A's lead cannot point at B's campaign: same answer as for a campaign that does not exist.
+    let foreign = t
+        .send(
+            Req::post("/api/leads")
+                .token(tok)
+                .tenant("acme")
+                .json(json!({"name": "x", "campaign_id": w.campaign_b})),
+        )
+        .await;
+    let missing = t
+        .send(
+            Req::post("/api/leads")
+                .token(tok)
+                .tenant("acme")
+                .json(json!({"name": "x", "campaign_id": uuid::Uuid::new_v4()})),
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(foreign.body, missing.body);
+    let r = t
+        .send(
+            Req::patch(&format!("/api/leads/{}", w.lead_a))
+                .token(tok)
+                .tenant("acme")
+                .json(json!({"campaign_id": w.campaign_b})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // No side effect: globex's data is intact, seen by globex's owner (and acme's lists show
+    // none of it).
+    let r = t
+        .send(Req::get(&b_lead).token(&w.owner_b.token).tenant("globex"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.body["name"].clone(), r.body["status"].clone()),
+        (json!("Lead B"), json!("new"))
+    );
+    assert_eq!(r.body["campaign_id"], json!(w.campaign_b));
+    let r = t
+        .send(
+            Req::get(&b_campaign)
+                .token(&w.owner_b.token)
+                .tenant("globex"),
+        )
+        .await;
+    assert_eq!(r.body["name"], "Spring B");
+    let r = t
+        .send(
+            Req::get("/api/members")
+                .token(&w.owner_b.token)
+                .tenant("globex"),
+        )
+        .await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+    assert_eq!(r.body[0]["role"], "owner");
+    assert_eq!(t.count("leads", w.globex).await, 1);
+    assert_eq!(t.count("campaigns", w.globex).await, 1);
+    let r = t
+        .send(Req::get("/api/leads").token(tok).tenant("acme"))
+        .await;
+    assert!(!r.body.to_string().contains(&w.lead_b.to_string()));
+    w.t.close().await;
+}
+
+#[tokio::test]
+async fn tenant_fields_in_bodies_are_refused_never_honoured() {
+    let w = World::new().await;
+    let t = &w.t;
+    let tok = &w.owner_a.token;
+    let before = t.count("leads", w.globex).await;
+    for (req, what) in [
+        (
+            Req::post("/api/leads").json(json!({"name": "m", "tenant_id": w.globex})),
+            "lead create",
+        ),
+        (
+            Req::patch(&format!("/api/leads/{}", w.lead_a)).json(json!({"tenant_id": w.globex})),
+            "lead patch",
+        ),
+        (
+            Req::patch(&format!("/api/leads/{}", w.lead_a)).json(json!({"id": w.lead_b})),
+            "lead id patch",
+        ),
+        (
+            Req::post("/api/campaigns").json(json!({"name": "m", "tenant_id": w.globex})),
+            "campaign create",
+        ),
+        (
+            Req::patch(&format!("/api/campaigns/{}", w.campaign_a))
+                .json(json!({"tenant_id": w.globex})),
+            "campaign patch",
+        ),
+        (
+            Req::patch("/api/org").json(json!({"name": "x", "id": w.globex})),
+            "org patch",
+        ),
+        (
+            Req::post("/api/invitations")
+                .json(json!({"email": "x@y.test", "role": "member", "tenant_id": w.globex})),
+            "invitation",
+        ),
+    ] {
+        let r = t.send(req.token(tok).tenant("acme")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {:?}",
+            r.body
+        );
+    }
+    assert_eq!(t.count("leads", w.globex).await, before);
+    let r = t
+        .send(
+            Req::get(&format!("/api/leads/{}", w.lead_a))
+                .token(tok)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.body["name"], "Lead A");
+    w.t.close().await;
+}
