@@ -522,3 +522,663 @@ async fn tenant_fields_in_bodies_are_refused_never_honoured() {
     assert_eq!(r.body["name"], "Lead A");
     w.t.close().await;
 }
+
+/// Every tenant route with a request that the given role may or may not make.
+fn tenant_routes(
+    w: &World,
+    fresh_lead: uuid::Uuid,
+    fresh_campaign: uuid::Uuid,
+    n: usize,
+) -> Vec<(Req, &'static str)> {
+    vec![
+        (Req::get("/api/leads"), "member"),
+        (
+            Req::post("/api/leads").json(json!({"name": "new lead"})),
+            "member",
+        ),
+        (Req::get(&format!("/api/leads/{}", w.lead_a)), "member"),
+        (
+            Req::patch(&format!("/api/leads/{}", w.lead_a)).json(json!({"status": "contacted"})),
+            "manager",
+        ),
+        (Req::delete(&format!("/api/leads/{fresh_lead}")), "manager"),
+        (Req::get("/api/campaigns"), "member"),
+        (
+            Req::get(&format!("/api/campaigns/{}", w.campaign_a)),
+            "member",
+        ),
+        (
+            Req::post("/api/campaigns").json(json!({"name": "new campaign"})),
+            "manager",
+        ),
+        (
+            Req::patch(&format!("/api/campaigns/{}", w.campaign_a))
+                .json(json!({"name": "Spring A"})),
+            "manager",
+        ),
+        (
+            Req::delete(&format!("/api/campaigns/{fresh_campaign}")),
+            "manager",
+        ),
+        (Req::get("/api/members"), "member"),
+        (
+            Req::post("/api/invitations")
+                .json(json!({"email": format!("invitee{n}@x.test"), "role": "member"})),
+            "admin",
+        ),
+        (Req::get("/api/audit"), "admin"),
+        (
+            Req::patch("/api/org").json(json!({"name": "ACME"})),
+            "admin",
+        ),
+    ]
+}
+
+const RANK: [&str; 4] = ["member", "manager", "admin", "owner"];
+
+fn rank(role: &str) -> usize {
+    RANK.iter().position(|r| *r == role).unwrap()
+}
+
+#[tokio::test]
+async fn role_matrix_of_every_tenant_route() {
+    let w = World::new().await;
+    let t = &w.t;
+    let users = [
+        ("member", &w.member_a),
+        ("manager", &w.manager_a),
+        ("admin", &w.admin_a),
+        ("owner", &w.owner_a),
+    ];
+    let mut n = 0;
+    for (role, user) in users {
+        // Fresh rows for the delete routes, made by the owner.
+        let fresh_lead = t
+            .send(
+                Req::post("/api/leads")
+                    .token(&w.owner_a.token)
+                    .tenant("acme")
+                    .json(json!({"name": "victim"})),
+            )
+            .await
+            .id();
+        let fresh_campaign = t
+            .send(
+                Req::post("/api/campaigns")
+                    .token(&w.owner_a.token)
+                    .tenant("acme")
+                    .json(json!({"name": "victim"})),
+            )
+            .await
+            .id();
+        for (req, min) in tenant_routes(&w, fresh_lead, fresh_campaign, n) {
+            n += 1;
+            let r = t.send(req.clone().token(&user.token).tenant("acme")).await;
+            if rank(role) >= rank(min) {
+                assert!(
+                    r.status.is_success(),
+                    "{role} {req:?}: {} {:?}",
+                    r.status,
+                    r.body
+                );
+            } else {
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {req:?}: {:?}",
+                    r.body
+                );
+            }
+        }
+        // Denied deletes changed nothing.
+        let still = t
+            .send(
+                Req::get(&format!("/api/leads/{fresh_lead}"))
+                    .token(&w.owner_a.token)
+                    .tenant("acme"),
+            )
+            .await;
+        assert_eq!(
+            still.status == StatusCode::OK,
+            rank(role) < rank("manager"),
+            "{role}"
+        );
+    }
+    // Admin in acme, member in globex: member rights in globex (ATTACKS F.33).
+    t.seed_member(w.globex, &w.admin_a, "member").await;
+    let r = t
+        .send(
+            Req::delete(&format!("/api/leads/{}", w.lead_b))
+                .token(&w.admin_a.token)
+                .tenant("globex"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::get("/api/audit")
+                .token(&w.admin_a.token)
+                .tenant("globex"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::get("/api/audit")
+                .token(&w.admin_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(t.count("leads", w.globex).await, 1);
+    w.t.close().await;
+}
+
+#[tokio::test]
+async fn suspended_tenant_is_refused_on_every_route_and_platform_routes_are_separate() {
+    let w = World::new().await;
+    let t = &w.t;
+    let admin = &w.platform.token;
+    // Platform routes: anonymous 401, non-admin 403, tenant-selected never reachable.
+    let r = t.send(Req::get("/api/admin/tenants")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = t
+        .send(Req::get("/api/admin/tenants").token(&w.owner_a.token))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_platform_admin")
+    );
+    let r = t
+        .send(
+            Req::post(&format!("/api/admin/tenants/{}/suspend", w.globex)).token(&w.owner_a.token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::get("/api/admin/tenants")
+                .token(&w.owner_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = t
+        .send(Req::get("/t/acme/api/admin/tenants").token(&w.owner_a.token))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = t
+        .send(Req::get("/api/admin/tenants").token(admin).tenant("acme"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_a_member")
+    );
+    let me = t.send(Req::get("/api/me").token(admin)).await;
+    assert_eq!(me.body["platform_admin"], true);
+
+    let r = t.send(Req::get("/api/admin/tenants").token(admin)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let slugs: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["slug"].clone())
+        .collect();
+    assert_eq!(slugs, vec![json!("acme"), json!("globex")]);
+
+    let r = t
+        .send(Req::post(&format!("/api/admin/tenants/{}/suspend", w.acme)).token(admin))
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].clone()),
+        (StatusCode::OK, json!("suspended"))
+    );
+    let r = t
+        .send(Req::post(&format!("/api/admin/tenants/{}/suspend", w.acme)).token(admin))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "invalid_transition")
+    );
+    let r = t
+        .send(
+            Req::post(&format!(
+                "/api/admin/tenants/{}/suspend",
+                uuid::Uuid::new_v4()
+            ))
+            .token(admin),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Every tenant route of acme, for every role and by every selection: 403 tenant_suspended.
+    let lead = w.lead_a;
+    for (role, user) in [("member", &w.member_a), ("owner", &w.owner_a)] {
+        for (req, _) in tenant_routes(&w, lead, w.campaign_a, 0) {
+            for selected in [
+                req.clone().tenant("acme"),
+                req.clone().host("acme.localhost"),
+            ] {
+                let r = t.send(selected.token(&user.token)).await;
+                assert_eq!(
+                    (r.status, r.code()),
+                    (StatusCode::FORBIDDEN, "tenant_suspended"),
+                    "{role} {req:?}"
+                );
+            }
+        }
+        for path in [format!("/api/members/{}", w.member_a.id)] {
+            let r = t
+                .send(Req::delete(&path).token(&user.token).tenant("acme"))
+                .await;
+            assert_eq!(r.code(), "tenant_suspended");
+        }
+    }
+    assert_eq!(t.count("leads", w.acme).await, 1);
+    // Positive control: globex is unaffected.
+    let r = t
+        .send(
+            Req::get("/api/leads")
+                .token(&w.owner_b.token)
+                .tenant("globex"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let r = t
+        .send(Req::post(&format!("/api/admin/tenants/{}/activate", w.acme)).token(admin))
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].clone()),
+        (StatusCode::OK, json!("active"))
+    );
+    let r = t
+        .send(
+            Req::get("/api/leads")
+                .token(&w.member_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Both lifecycle changes are in acme's audit log, with the platform admin as actor.
+    let r = t
+        .send(
+            Req::get("/api/audit")
+                .token(&w.owner_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    let actions: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        actions.contains(&"tenant.suspended".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"tenant.activated".to_owned()),
+        "{actions:?}"
+    );
+    let suspended = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "tenant.suspended")
+        .unwrap();
+    assert_eq!(
+        suspended["actor"],
+        format!("platform_admin:{}", w.platform.id)
+    );
+    // Globex's log has none of acme's entries.
+    let r = t
+        .send(
+            Req::get("/api/audit")
+                .token(&w.owner_b.token)
+                .tenant("globex"),
+        )
+        .await;
+    assert!(
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "tenant.suspended")
+    );
+    w.t.close().await;
+}
+
+#[tokio::test]
+async fn member_management_follows_the_assignment_rules() {
+    let w = World::new().await;
+    let t = &w.t;
+    let member = |u: &common::User| format!("/api/members/{}", u.id);
+    let r = t
+        .send(
+            Req::get("/api/members")
+                .token(&w.member_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    let emails: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].clone())
+        .collect();
+    assert_eq!(
+        emails,
+        vec![
+            json!("admin@acme.test"),
+            json!("manager@acme.test"),
+            json!("member@acme.test"),
+            json!("owner@acme.test")
+        ]
+    );
+
+    // Nobody raises their own role; members and managers manage nobody.
+    let r = t
+        .send(
+            Req::patch(&member(&w.member_a))
+                .token(&w.member_a.token)
+                .tenant("acme")
+                .json(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::patch(&member(&w.member_a))
+                .token(&w.manager_a.token)
+                .tenant("acme")
+                .json(json!({"role": "manager"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Admins manage roles below theirs, never owners.
+    let r = t
+        .send(
+            Req::patch(&member(&w.member_a))
+                .token(&w.admin_a.token)
+                .tenant("acme")
+                .json(json!({"role": "manager"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["role"].clone()),
+        (StatusCode::OK, json!("manager"))
+    );
+    let r = t
+        .send(
+            Req::patch(&member(&w.member_a))
+                .token(&w.admin_a.token)
+                .tenant("acme")
+                .json(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::patch(&member(&w.owner_a))
+                .token(&w.admin_a.token)
+                .tenant("acme")
+                .json(json!({"role": "member"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::delete(&member(&w.owner_a))
+                .token(&w.admin_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::patch(&member(&w.member_a))
+                .token(&w.admin_a.token)
+                .tenant("acme")
+                .json(json!({"role": "superuser"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The new role takes effect at once: the promoted member may now delete leads.
+    let r = t
+        .send(
+            Req::patch(&format!("/api/leads/{}", w.lead_a))
+                .token(&w.member_a.token)
+                .tenant("acme")
+                .json(json!({"status": "won"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The last owner can neither be demoted nor leave.
+    let r = t
+        .send(
+            Req::patch(&member(&w.owner_a))
+                .token(&w.owner_a.token)
+                .tenant("acme")
+                .json(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "last_owner"));
+    let r = t
+        .send(
+            Req::delete(&member(&w.owner_a))
+                .token(&w.owner_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "last_owner"));
+    // With a second owner, the first may step down.
+    let r = t
+        .send(
+            Req::patch(&member(&w.admin_a))
+                .token(&w.owner_a.token)
+                .tenant("acme")
+                .json(json!({"role": "owner"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = t
+        .send(
+            Req::patch(&member(&w.owner_a))
+                .token(&w.owner_a.token)
+                .tenant("acme")
+                .json(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Removal and leaving; a removed member loses access immediately.
+    let r = t
+        .send(
+            Req::delete(&member(&w.manager_a))
+                .token(&w.admin_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = t
+        .send(
+            Req::get("/api/leads")
+                .token(&w.manager_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::FORBIDDEN, "not_a_member")
+    );
+    let r = t
+        .send(
+            Req::delete(&member(&w.member_a))
+                .token(&w.member_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = t
+        .send(
+            Req::delete(&member(&w.outsider))
+                .token(&w.admin_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Every change is in the audit log.
+    let r = t
+        .send(
+            Req::get("/api/audit")
+                .token(&w.admin_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    let actions: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "member.role_changed")
+            .count(),
+        3,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("member.removed") || a.starts_with("member.left"))
+            .count(),
+        2,
+        "{actions:?}"
+    );
+    w.t.close().await;
+}
+
+#[tokio::test]
+async fn invitations_are_single_use_bound_to_the_email_and_capped_by_role() {
+    let w = World::new().await;
+    let t = &w.t;
+    let invite = |token: &str, email: &str, role: &str| {
+        Req::post("/api/invitations")
+            .token(token)
+            .tenant("acme")
+            .json(json!({"email": email, "role": role}))
+    };
+    let r = t
+        .send(invite(&w.member_a.token, "new@x.test", "member"))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(invite(&w.admin_a.token, "new@x.test", "owner"))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(invite(&w.admin_a.token, "not an email", "member"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = t
+        .send(invite(&w.admin_a.token, "New@X.test", "manager"))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let token = r.body["token"].as_str().unwrap().to_owned();
+    assert!(r.body["id"].is_string());
+
+    let newbie = t.signup("new@x.test", "Newbie").await;
+    let accept = |user: &str, token: &str| {
+        Req::post("/api/invitations/accept")
+            .token(user)
+            .json(json!({"token": token}))
+    };
+    // Anonymous, another account, a garbage token: refused, and nothing learnt.
+    let r = t
+        .send(Req::post("/api/invitations/accept").json(json!({"token": token})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let other = t.send(accept(&w.outsider.token, &token)).await;
+    let garbage = t.send(accept(&w.outsider.token, "inv_garbage")).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.body, garbage.body);
+    // Before accepting, the newcomer is not a member.
+    let r = t
+        .send(Req::get("/api/leads").token(&newbie.token).tenant("acme"))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t.send(accept(&newbie.token, &token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        (r.body["slug"].clone(), r.body["role"].clone()),
+        (json!("acme"), json!("manager"))
+    );
+    let r = t
+        .send(Req::get("/api/leads").token(&newbie.token).tenant("acme"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = t.send(accept(&newbie.token, &token)).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::CONFLICT, "invitation_unusable")
+    );
+    // Accepting while selecting a tenant the user is not in yet goes nowhere.
+    let r = t
+        .send(accept(&w.outsider.token, &token).tenant("acme"))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let me = t.send(Req::get("/api/me").token(&newbie.token)).await;
+    assert_eq!(me.body["memberships"][0]["role"], "manager");
+    w.t.close().await;
+}
+
+#[tokio::test]
+async fn organisation_rename_needs_admin() {
+    let w = World::new().await;
+    let t = &w.t;
+    let r = t
+        .send(
+            Req::patch("/api/org")
+                .token(&w.manager_a.token)
+                .tenant("acme")
+                .json(json!({"name": "Hijacked"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .send(
+            Req::patch("/api/org")
+                .token(&w.admin_a.token)
+                .tenant("acme")
+                .json(json!({"name": ""})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = t
+        .send(
+            Req::patch("/api/org")
+                .token(&w.admin_a.token)
+                .tenant("acme")
+                .json(json!({"name": "Acme Corp"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["name"].clone()),
+        (StatusCode::OK, json!("Acme Corp"))
+    );
+    let me = t.send(Req::get("/api/me").token(&w.owner_a.token)).await;
+    assert_eq!(me.body["memberships"][0]["name"], "Acme Corp");
+    // Globex is untouched.
+    let me = t.send(Req::get("/api/me").token(&w.owner_b.token)).await;
+    assert_eq!(me.body["memberships"][0]["name"], "GLOBEX");
+    w.t.close().await;
+}
