@@ -68,8 +68,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         Some(secret) => TokenKeys::new(secret.as_bytes()).context("SAAS_JWT_SECRET")?,
         None => TokenKeys::random()?,
     };
-    let config = AppConfig::new(settings.base_domain.clone(), tokens)
-        .with_platform_admin_email(settings.platform_admin_email.clone());
+    let config = AppConfig::new(settings.base_domain.clone(), tokens.clone())
+        .with_platform_admin_email(settings.platform_admin_email.clone())
+        .with_authenticator(std::sync::Arc::new(saas::web::SessionAuthenticator::new(
+            &tokens,
+        )));
     let state = AppState::new(database.clone(), config)?;
 
     let listener = tokio::net::TcpListener::bind(settings.bind)

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
-use tenancy_core::{Permission, PipelineOutcome, PlatformAdmins as _, Principal, TenantScope};
+use tenancy_core::{Permission, PlatformAdmins as _, Principal, TenantScope};
 
 use super::session::CsrfToken;
 use crate::app::{AppState, PATH_PREFIX};
@@ -28,9 +28,10 @@ pub(crate) struct UserInfo {
 pub(crate) struct CurrentOrg {
     pub(crate) slug: String,
     pub(crate) name: String,
-    pub(crate) role: String,
     /// `/t/{slug}`: prefix of every link of this organisation's pages.
     pub(crate) base: String,
+    pub(crate) can_audit: bool,
+    pub(crate) can_settings: bool,
 }
 
 /// Data of the page header and of every form: CSRF token, user, organisation switcher.
@@ -73,12 +74,12 @@ impl FromRequestParts<AppState> for Chrome {
             .get::<CsrfToken>()
             .map(|t| t.0.clone())
             .unwrap_or_default();
-        let (principal, scope) = match parts.extensions.get::<PipelineOutcome>() {
-            Some(PipelineOutcome::Scoped(scope)) => {
-                (Some(Principal::user(scope.user_id())), Some(scope.clone()))
-            }
-            Some(PipelineOutcome::NoTenant { principal, .. }) => (*principal, None),
-            None => (None, None),
+        // What the tenancy layer left in the request: the tenant scope on tenant routes, the
+        // principal otherwise.
+        let scope = parts.extensions.get::<TenantScope>().cloned();
+        let principal = match &scope {
+            Some(scope) => Some(Principal::new(scope.user_id(), scope.actor())),
+            None => parts.extensions.get::<Principal>().copied(),
         };
         let mut chrome = Self {
             csrf,
@@ -107,17 +108,18 @@ impl FromRequestParts<AppState> for Chrome {
             .is_platform_admin(principal.user_id)
             .await
             .map_err(|e| WebError::internal(&e))?;
-        chrome.current = scope.map(|s| current_org(&s));
+        chrome.current = scope.map(|s| current_org(state, &s));
         Ok(chrome)
     }
 }
 
-fn current_org(scope: &TenantScope) -> CurrentOrg {
+fn current_org(state: &AppState, scope: &TenantScope) -> CurrentOrg {
     let slug = scope.slug().to_string();
     CurrentOrg {
+        can_audit: can(state, scope, &crate::policy::AUDIT_READ),
+        can_settings: can(state, scope, &crate::policy::ORG_UPDATE),
         base: format!("/{PATH_PREFIX}/{slug}"),
         name: scope.tenant().display_name.clone(),
-        role: scope.role().as_str().to_owned(),
         slug,
     }
 }
@@ -167,7 +169,11 @@ impl WebError {
 
     /// 422 with `message`.
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Check your input", message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Check your input",
+            message,
+        )
     }
 
     /// 500: logs `source`, shows no detail.

@@ -20,9 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tenancy_core::{
-    AuthenticateError, Authenticator, JwtVerifier, Principal, RequestView, UserId,
-};
+use tenancy_core::{AuthenticateError, Authenticator, JwtVerifier, Principal, RequestView, UserId};
 
 use super::page::WebError;
 use crate::auth::{TOKEN_TTL, TokenKeys};
@@ -128,25 +126,28 @@ impl CsrfKey {
         Self(Arc::new(key))
     }
 
-    fn mac(&self, material: &str) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length: this cannot fail.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0[..]) {
-            Ok(mac) => mac,
-            Err(never) => match never {},
-        };
+    /// The MAC of `material`; `None` only if the key were refused, which HMAC never does
+    /// (callers then fail closed: no token, nothing verifies).
+    fn mac(&self, material: &str) -> Option<Hmac<Sha256>> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0[..]).ok()?;
         mac.update(b"saas csrf v1\0");
         mac.update(material.as_bytes());
-        mac
+        Some(mac)
     }
 
     /// The token of forms bound to `material`, lowercase hex.
     fn token(&self, material: &str) -> String {
-        hex(&self.mac(material).finalize().into_bytes())
+        self.mac(material)
+            .map(|mac| hex(&mac.finalize().into_bytes()))
+            .unwrap_or_default()
     }
 
     /// Whether `token` is the token of `material` (constant-time comparison).
     fn verify(&self, material: &str, token: &str) -> bool {
-        unhex(token).is_some_and(|bytes| self.mac(material).verify_slice(&bytes).is_ok())
+        match (unhex(token), self.mac(material)) {
+            (Some(bytes), Some(mac)) => mac.verify_slice(&bytes).is_ok(),
+            _ => false,
+        }
     }
 }
 
@@ -252,7 +253,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; saas_session=tok"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; saas_session=tok"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("saas_anon=x"));
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie(&h, ANON_COOKIE), Some("x"));

@@ -1,0 +1,242 @@
+//! The organisation's own pages: members (change role, remove, invite), invitations, settings
+//! and the audit log. Each action is the JSON API's handler under the request's tenant scope.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tenancy_core::{Role, TenantScope};
+
+use super::page::{Chrome, WebError, WebForm, api_body, can, render};
+use crate::api;
+use crate::api::json::Id;
+use crate::api::members::Member;
+use crate::app::{AppState, PATH_PREFIX};
+use crate::policy::{AUDIT_READ, INVITATIONS_CREATE, MEMBERS_MANAGE};
+use crate::scope::Tenant;
+
+/// Role names offered by the forms, lowest first.
+const ROLES: [&str; 4] = [
+    Role::Member.as_str(),
+    Role::Manager.as_str(),
+    Role::Admin.as_str(),
+    Role::Owner.as_str(),
+];
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    chrome: Chrome,
+    members: Vec<Member>,
+    roles: &'static [&'static str],
+    can_manage: bool,
+    can_invite: bool,
+    invitation: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    saved: bool,
+}
+
+/// One audit entry as the page shows it.
+struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    entries: Vec<AuditRow>,
+}
+
+/// Role form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+/// Invitation form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct InviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// Invitation acceptance form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AcceptForm {
+    #[serde(default)]
+    token: String,
+}
+
+/// Settings form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SettingsForm {
+    #[serde(default)]
+    name: String,
+}
+
+fn to(scope: &TenantScope, rest: &str) -> Response {
+    Redirect::to(&format!("/{PATH_PREFIX}/{}{rest}", scope.slug())).into_response()
+}
+
+async fn members_page(
+    state: &AppState,
+    scope: &TenantScope,
+    chrome: Chrome,
+    invitation: Option<String>,
+) -> Result<Response, WebError> {
+    let Json(members) = api::members::list(State(state.clone()), Tenant(scope.clone())).await?;
+    Ok(render(&MembersPage {
+        can_manage: can(state, scope, &MEMBERS_MANAGE),
+        can_invite: can(state, scope, &INVITATIONS_CREATE),
+        chrome: chrome.at("members"),
+        members,
+        roles: &ROLES,
+        invitation,
+    }))
+}
+
+/// `GET /t/{slug}/members`.
+pub(crate) async fn members(
+    State(state): State<AppState>,
+    Tenant(scope): Tenant,
+    chrome: Chrome,
+) -> Result<Response, WebError> {
+    members_page(&state, &scope, chrome, None).await
+}
+
+/// `POST /t/{slug}/members/{user_id}/role`.
+pub(crate) async fn change_role(
+    State(state): State<AppState>,
+    Tenant(scope): Tenant,
+    Id(user): Id,
+    WebForm(form): WebForm<RoleForm>,
+) -> Result<Response, WebError> {
+    let body = api_body(json!({ "role": form.role }))?;
+    let _saved = api::members::update(State(state), Tenant(scope.clone()), Id(user), body).await?;
+    Ok(to(&scope, "/members"))
+}
+
+/// `POST /t/{slug}/members/{user_id}/remove`: removing oneself is leaving.
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    Tenant(scope): Tenant,
+    Id(user): Id,
+) -> Result<Response, WebError> {
+    api::members::remove(State(state), Tenant(scope.clone()), Id(user)).await?;
+    if user == scope.user_id().into_uuid() {
+        return Ok(Redirect::to("/orgs").into_response());
+    }
+    Ok(to(&scope, "/members"))
+}
+
+/// `POST /t/{slug}/invitations`: shows the members page with the new invitation's code.
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    Tenant(scope): Tenant,
+    chrome: Chrome,
+    WebForm(form): WebForm<InviteForm>,
+) -> Result<Response, WebError> {
+    let body = api_body(json!({ "email": form.email, "role": form.role }))?;
+    let (_, Json(created)) =
+        api::invitations::create(State(state.clone()), Tenant(scope.clone()), body).await?;
+    let token = created
+        .get("token")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    members_page(&state, &scope, chrome, token).await
+}
+
+/// `POST /invitations/accept`: joins the organisation of the invitation and opens it.
+pub(crate) async fn accept(
+    State(state): State<AppState>,
+    chrome: Chrome,
+    WebForm(form): WebForm<AcceptForm>,
+) -> Result<Response, WebError> {
+    let principal = chrome.principal()?;
+    let body = api_body(json!({ "token": form.token.trim() }))?;
+    let Json(joined) =
+        api::invitations::accept(State(state), crate::scope::Caller(principal), body).await?;
+    match joined.get("slug").and_then(Value::as_str) {
+        Some(slug) => Ok(Redirect::to(&format!("/{PATH_PREFIX}/{slug}/leads")).into_response()),
+        None => Ok(Redirect::to("/orgs").into_response()),
+    }
+}
+
+/// `GET /t/{slug}/settings` (admins and above).
+pub(crate) async fn settings(
+    State(state): State<AppState>,
+    Tenant(scope): Tenant,
+    chrome: Chrome,
+) -> Result<Response, WebError> {
+    state.allow(&scope, &crate::policy::ORG_UPDATE)?;
+    Ok(render(&SettingsPage {
+        chrome: chrome.at("settings"),
+        saved: false,
+    }))
+}
+
+/// `POST /t/{slug}/settings`: renames the organisation.
+pub(crate) async fn save_settings(
+    State(state): State<AppState>,
+    Tenant(scope): Tenant,
+    WebForm(form): WebForm<SettingsForm>,
+) -> Result<Response, WebError> {
+    let body = api_body(json!({ "name": form.name }))?;
+    let _saved = api::org::update(State(state), Tenant(scope.clone()), body).await?;
+    Ok(to(&scope, "/settings"))
+}
+
+/// A JSON value as short text for the audit table.
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `GET /t/{slug}/audit` (admins and above).
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    Tenant(scope): Tenant,
+    chrome: Chrome,
+) -> Result<Response, WebError> {
+    state.allow(&scope, &AUDIT_READ)?;
+    let Json(entries) = api::audit::list(State(state.clone()), Tenant(scope)).await?;
+    let entries = serde_json::to_value(entries).map_err(|e| WebError::internal(&e))?;
+    let rows = entries
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|e| AuditRow {
+                    at: text(e.get("at").or_else(|| e.get("created_at"))),
+                    actor: text(
+                        e.get("actor")
+                            .or_else(|| e.get("actor_email"))
+                            .or_else(|| e.get("actor_id")),
+                    ),
+                    action: text(e.get("action")),
+                    details: text(e.get("details").or_else(|| e.get("data"))),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(render(&AuditPage {
+        chrome: chrome.at("audit"),
+        entries: rows,
+    }))
+}
