@@ -10,6 +10,8 @@
 //! it), in which case it fails. Screenshots of the main pages are written to
 //! `examples/saas/docs/`. Synchronisation is the WebDriver wait API only (no sleeps).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The skip notice goes to stderr on purpose.
+#![allow(clippy::print_stderr)]
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -48,10 +50,14 @@ fn chromedriver() -> Option<PathBuf> {
 
 /// The Chromium binary, if installed where Debian puts it.
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// A chromedriver process, killed on drop.
@@ -189,9 +195,7 @@ impl Browser {
 
     async fn fill(&self, form: &str, fields: &[(&str, &str)]) {
         for (name, value) in fields {
-            let input = self
-                .wait_css(&format!("{form} [name='{name}']"))
-                .await;
+            let input = self.wait_css(&format!("{form} [name='{name}']")).await;
             if input.tag_name().await.unwrap() == "select" {
                 input.select_by_label(value).await.unwrap();
             } else {
@@ -243,7 +247,8 @@ impl Browser {
 
     async fn create_org(&self, name: &str, slug: &str) {
         self.goto("/orgs").await;
-        self.fill("#org-form", &[("name", name), ("slug", slug)]).await;
+        self.fill("#org-form", &[("name", name), ("slug", slug)])
+            .await;
         self.submit("#org-form").await;
         self.wait_css("#lead-form").await;
         assert_eq!(self.path().await, format!("/t/{slug}/leads"));
@@ -287,15 +292,21 @@ impl Browser {
 
     /// Opens an organisation through the header's switcher.
     async fn switch_to(&self, slug: &str) {
-        self.wait_css("#org-switcher summary").await.click().await.unwrap();
+        self.wait_css("#org-switcher summary")
+            .await
+            .click()
+            .await
+            .unwrap();
         self.wait_css(&format!("#org-switcher a[data-slug='{slug}']"))
             .await
             .click()
             .await
             .unwrap();
         // The new page marks the organisation as current in its switcher.
-        self.wait_css(&format!("#org-switcher a[data-slug='{slug}'][aria-current]"))
-            .await;
+        self.wait_css(&format!(
+            "#org-switcher a[data-slug='{slug}'][aria-current]"
+        ))
+        .await;
         self.wait_css("#lead-form").await;
     }
 
@@ -354,7 +365,12 @@ async fn two_orgs_in_a_browser_stay_apart_and_suspension_shows() {
     alice.add_campaign("acme", "Spring launch").await;
     alice.screenshot("campaigns").await;
     alice
-        .add_lead("acme", "Ada Lovelace", "ada@example.com", Some("Spring launch"))
+        .add_lead(
+            "acme",
+            "Ada Lovelace",
+            "ada@example.com",
+            Some("Spring launch"),
+        )
         .await;
     alice
         .add_lead("acme", "Grace Hopper", "grace@example.com", None)
@@ -429,7 +445,12 @@ async fn two_orgs_in_a_browser_stay_apart_and_suspension_shows() {
     let admin = Browser::open(&driver, &chromium_bin, &base).await;
     admin.signup("Platform Admin", ADMIN_EMAIL).await;
     admin.goto("/admin").await;
-    admin.wait_css("#suspend-bravo").await.click().await.unwrap();
+    admin
+        .wait_css("#suspend-bravo")
+        .await
+        .click()
+        .await
+        .unwrap();
     admin.wait_css("#activate-bravo").await;
     let dashboard = admin.text().await;
     assert!(dashboard.contains("acme") && dashboard.contains("bravo"));
@@ -448,7 +469,12 @@ async fn two_orgs_in_a_browser_stay_apart_and_suspension_shows() {
 
     // Activated again, Bravo's data is back.
     admin.goto("/admin").await;
-    admin.wait_css("#activate-bravo").await.click().await.unwrap();
+    admin
+        .wait_css("#activate-bravo")
+        .await
+        .click()
+        .await
+        .unwrap();
     admin.wait_css("#suspend-bravo").await;
     bob.goto("/t/bravo/leads").await;
     bob.wait_row("leads", "Bravo Buyer").await;

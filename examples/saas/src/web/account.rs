@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::page::{Chrome, WebError, WebForm, api_body, render, render_with};
+use super::page::{Chrome, WebError, WebForm, api_body, render, render_with, sentence};
 use super::session::{clear_session_cookie, session_cookie};
 use crate::api;
 use crate::app::{AppState, PATH_PREFIX};
@@ -162,7 +162,7 @@ pub(crate) async fn signup(
                 chrome,
                 name: form.name,
                 email: form.email,
-                error: Some(capitalise(e.message())),
+                error: Some(sentence(e.message())),
             },
         ));
     }
@@ -211,18 +211,9 @@ pub(crate) async fn create_org(
                 chrome: chrome.at("orgs"),
                 name: form.name,
                 slug: form.slug,
-                error: Some(capitalise(e.message())),
+                error: Some(sentence(e.message())),
             },
         )),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// An API message as a sentence for a form.
-fn capitalise(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
-        None => String::new(),
     }
 }

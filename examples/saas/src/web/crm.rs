@@ -100,7 +100,7 @@ impl LeadForm {
             "name": self.name,
             "email": blank_null(&self.email),
             "phone": blank_null(&self.phone),
-            "status": self.status,
+            "status": blank_null(&self.status),
             "campaign_id": blank_null(&self.campaign_id),
         })
     }
@@ -164,7 +164,8 @@ pub(crate) async fn create_lead(
     Tenant(scope): Tenant,
     WebForm(form): WebForm<LeadForm>,
 ) -> Result<Response, WebError> {
-    let _saved = api::leads::create(State(state), Tenant(scope.clone()), api_body(form.json())?).await?;
+    let _saved =
+        api::leads::create(State(state), Tenant(scope.clone()), api_body(form.json())?).await?;
     Ok(to(&scope, "/leads"))
 }
 
@@ -234,7 +235,7 @@ pub(crate) async fn create_campaign(
     Tenant(scope): Tenant,
     WebForm(form): WebForm<CampaignForm>,
 ) -> Result<Response, WebError> {
-    let body = api_body(json!({ "name": form.name, "status": form.status }))?;
+    let body = api_body(json!({ "name": form.name, "status": blank_null(&form.status) }))?;
     let _saved = api::campaigns::create(State(state), Tenant(scope.clone()), body).await?;
     Ok(to(&scope, "/campaigns"))
 }
@@ -262,7 +263,7 @@ pub(crate) async fn update_campaign(
     Id(id): Id,
     WebForm(form): WebForm<CampaignForm>,
 ) -> Result<Response, WebError> {
-    let body = api_body(json!({ "name": form.name, "status": form.status }))?;
+    let body = api_body(json!({ "name": form.name, "status": blank_null(&form.status) }))?;
     let _saved = api::campaigns::update(State(state), Tenant(scope.clone()), Id(id), body).await?;
     Ok(to(&scope, "/campaigns"))
 }

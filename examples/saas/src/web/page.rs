@@ -45,6 +45,8 @@ pub(crate) struct Chrome {
     pub(crate) platform_admin: bool,
     /// The nav entry to highlight.
     pub(crate) section: &'static str,
+    /// Whether the caller is known (false on error pages, which show a neutral header).
+    pub(crate) known: bool,
 }
 
 impl Chrome {
@@ -83,6 +85,7 @@ impl FromRequestParts<AppState> for Chrome {
         };
         let mut chrome = Self {
             csrf,
+            known: true,
             ..Self::default()
         };
         let Some(principal) = principal else {
@@ -191,6 +194,14 @@ impl WebError {
         if status == StatusCode::UNAUTHORIZED {
             return Self::Login;
         }
+        let message = match code {
+            "tenant_suspended" => "This organisation has been suspended by the platform \
+                administrator. Its data is kept, but nobody can use it until it is activated \
+                again."
+                .to_owned(),
+            "not_a_member" => "You are not a member of this organisation.".to_owned(),
+            _ => sentence(&message),
+        };
         let title = match (status.as_u16(), code) {
             (_, "tenant_suspended") => "Organisation suspended",
             (_, "not_a_member") => "Not a member",
@@ -242,6 +253,18 @@ impl IntoResponse for WebError {
                 }
             }
         }
+    }
+}
+
+/// A lowercase library message as a sentence.
+pub(crate) fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => {
+            let rest = chars.as_str().trim_end_matches('.');
+            format!("{}{rest}.", first.to_uppercase())
+        }
+        None => String::new(),
     }
 }
 
