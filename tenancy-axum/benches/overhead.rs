@@ -1,1 +1,195 @@
-fn main() {}
+//! Requests per second of a minimal axum handler with and without `TenancyLayer`, in the same
+//! run, in-process (`oneshot` in a loop on a current-thread runtime), with the tenant and the
+//! membership served from the moka caches (cache hits after warm-up).
+//!
+//! Run with `cargo bench -p tenancy-axum --bench overhead`. Prints requests per second for each
+//! configuration and the ratio layered / bare (target ≥ 0.95). Rounds alternate between the
+//! configurations; the best round of each is reported.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use tenancy_axum::TenancyLayer;
+use tenancy_core::{
+    AuthenticateError, Authenticator, BearerJwtAuthenticator, CachingMembershipStore,
+    CachingTenantStore, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, JwtAlgorithm,
+    JwtVerifier, Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
+};
+use tower::ServiceExt;
+
+const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes";
+const ITERS: u32 = 100_000;
+const ROUNDS: usize = 5;
+
+/// An API-key style authenticator: one map lookup, the cheapest realistic authenticator.
+struct ApiKey {
+    key: &'static str,
+    user: UserId,
+}
+
+#[async_trait]
+impl Authenticator for ApiKey {
+    async fn authenticate(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError> {
+        match req.headers().get("x-api-key") {
+            None => Ok(None),
+            Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
+            Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+        }
+    }
+}
+
+async fn handler() -> &'static str {
+    "ok"
+}
+
+fn request(auth: &(&'static str, String)) -> http::Request<Body> {
+    http::Request::builder()
+        .uri("/")
+        .header("x-tenant", "acme")
+        .header(auth.0, auth.1.as_str())
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn rps(router: &Router, auth: &(&'static str, String)) -> f64 {
+    let start = Instant::now();
+    for _ in 0..ITERS {
+        let res = router.clone().oneshot(request(auth)).await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    f64::from(ITERS) / start.elapsed().as_secs_f64()
+}
+
+fn pipeline(authenticator: Arc<dyn Authenticator>) -> (Arc<TenantPipeline>, UserId) {
+    let tenants = InMemoryTenantStore::new();
+    let members = InMemoryMembershipStore::new();
+    let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    let user = UserId::new_random();
+    members.insert(acme.id, user, Role::Member);
+    tenants.insert(acme);
+    let p = TenantPipeline::new(
+        Arc::new(CachingTenantStore::new(tenants)),
+        Arc::new(CachingMembershipStore::new(members)),
+    )
+    .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    .with_authenticator(authenticator);
+    (Arc::new(p), user)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // Configuration 1: API key authenticator.
+    let user = UserId::new_random();
+    let (api_pipeline, api_user) = {
+        // The pipeline's member must be the key's user: build the key after the world.
+        let tenants = InMemoryTenantStore::new();
+        let members = InMemoryMembershipStore::new();
+        let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        members.insert(acme.id, user, Role::Member);
+        tenants.insert(acme);
+        let p = TenantPipeline::new(
+            Arc::new(CachingTenantStore::new(tenants)),
+            Arc::new(CachingMembershipStore::new(members)),
+        )
+        .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+        .with_authenticator(Arc::new(ApiKey { key: "k-1", user }));
+        (Arc::new(p), user)
+    };
+    let _ = api_user;
+    let api_auth = ("x-api-key", "k-1".to_owned());
+
+    // Configuration 2: bearer JWT (HS256) verified on every request.
+    let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256]).unwrap());
+    let (jwt_pipeline, jwt_user) = pipeline(Arc::new(BearerJwtAuthenticator::new(verifier)));
+    let now = get_current_timestamp();
+    let token = encode(
+        &Header::default(),
+        &serde_json::json!({ "sub": jwt_user.to_string(), "exp": now + 3600 }),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    let jwt_auth = ("authorization", format!("Bearer {token}"));
+
+    let api_pipeline_alone = api_pipeline.clone();
+    let jwt_pipeline_alone = jwt_pipeline.clone();
+    let bare = Router::new().route("/", get(handler));
+    let with_api = Router::new()
+        .route("/", get(handler))
+        .layer(TenancyLayer::new(api_pipeline));
+    let with_jwt = Router::new()
+        .route("/", get(handler))
+        .layer(TenancyLayer::new(jwt_pipeline));
+
+    rt.block_on(async {
+        // Warm-up: fills the caches and the allocator.
+        for r in [&bare, &with_api] {
+            let _ = rps(r, &api_auth).await;
+        }
+        let _ = rps(&with_jwt, &jwt_auth).await;
+
+        let (mut best_bare, mut best_api, mut best_jwt) = (0f64, 0f64, 0f64);
+        for _ in 0..ROUNDS {
+            best_bare = best_bare.max(rps(&bare, &api_auth).await);
+            best_api = best_api.max(rps(&with_api, &api_auth).await);
+            best_jwt = best_jwt.max(rps(&with_jwt, &jwt_auth).await);
+        }
+        // The pipeline alone (no router, no layer), to split the layer's cost.
+        let alone = |p: Arc<TenantPipeline>, auth: (&'static str, String)| async move {
+            let req = request(&auth);
+            let mut best = 0f64;
+            for _ in 0..ROUNDS {
+                let start = Instant::now();
+                for _ in 0..ITERS {
+                    let view = RequestView::from_request(&req);
+                    assert!(p.run(&view).await.is_ok());
+                }
+                best = best.max(f64::from(ITERS) / start.elapsed().as_secs_f64());
+            }
+            best
+        };
+        let api_alone = alone(api_pipeline_alone, api_auth.clone()).await;
+        let jwt_alone = alone(jwt_pipeline_alone, jwt_auth.clone()).await;
+        let per = |r: f64| Duration::from_secs_f64(1.0 / r);
+        println!("{ITERS} requests x {ROUNDS} rounds, best round, one core, in-process oneshot");
+        println!(
+            "bare router              {best_bare:>12.0} req/s  {:>9.2?}/req",
+            per(best_bare)
+        );
+        println!(
+            "layer, API key auth      {best_api:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",
+            per(best_api),
+            best_api / best_bare
+        );
+        println!(
+            "layer, bearer JWT HS256  {best_jwt:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",
+            per(best_jwt),
+            best_jwt / best_bare
+        );
+        println!(
+            "pipeline alone, API key  {api_alone:>12.0} req/s  {:>9.2?}/req",
+            per(api_alone)
+        );
+        println!(
+            "pipeline alone, JWT      {jwt_alone:>12.0} req/s  {:>9.2?}/req",
+            per(jwt_alone)
+        );
+    });
+}

@@ -39,7 +39,7 @@ fn scope_of(parts: &Parts) -> Result<(TenantScope, &LayerRan), TenancyRejection>
 /// async fn handler(CurrentTenant(scope): CurrentTenant) -> String {
 ///     format!("hello {}", scope.slug())
 /// }
-/// # let _ = axum::routing::get(handler);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(handler);
 /// ```
 #[derive(Debug, Clone)]
 pub struct CurrentTenant(pub TenantScope);
@@ -79,7 +79,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for CurrentTenant {
 /// async fn handler(OptionalTenant(scope): OptionalTenant) -> String {
 ///     scope.map_or_else(|| "welcome".to_owned(), |s| format!("hello {}", s.slug()))
 /// }
-/// # let _ = axum::routing::get(handler);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(handler);
 /// ```
 #[derive(Debug, Clone)]
 pub struct OptionalTenant(pub Option<TenantScope>);
@@ -101,7 +101,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalTenant {
 /// async fn settings(admin: RequireRole<Admin>) -> String {
 ///     format!("settings of {}", admin.slug())
 /// }
-/// # let _ = axum::routing::get(settings);
+/// # let _: axum::routing::MethodRouter = axum::routing::get(settings);
 /// ```
 pub struct RequireRole<R> {
     scope: TenantScope,
@@ -158,7 +158,7 @@ impl<S: Send + Sync, R: RoleMarker> FromRequestParts<S> for RequireRole<R> {
 /// async fn create_lead(scope: RequirePermission<LeadsWrite>) -> String {
 ///     format!("lead created in {}", scope.slug())
 /// }
-/// # let _ = axum::routing::post(create_lead);
+/// # let _: axum::routing::MethodRouter = axum::routing::post(create_lead);
 /// ```
 pub struct RequirePermission<P> {
     scope: TenantScope,
