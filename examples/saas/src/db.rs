@@ -38,11 +38,11 @@ pub enum DbError {
     #[error("migrations failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A setup statement failed.
-    #[error("database setup failed: {0}")]
+    #[error("database setup failed while {0}")]
     Setup(&'static str, #[source] sqlx::Error),
     /// The runtime pool refused to start: the catalog audit found an isolation hole, or the
     /// role is a superuser, has `BYPASSRLS` or owns a tenant table.
-    #[error("the application database role is refused: {0}")]
+    #[error("the application database role is refused")]
     Refused(#[source] PoolError),
     /// The platform pool did not connect.
     #[error("the platform database role could not connect")]
