@@ -7,8 +7,9 @@
 //!
 //! Needs `chromedriver` and `chromium` (Debian: `apt-get install chromium chromium-driver`).
 //! Without them the test prints why and passes, unless `TENANCY_E2E_REQUIRED` is set (CI sets
-//! it), in which case it fails. Screenshots of the main pages are written to
-//! `examples/saas/docs/`. Synchronisation is the WebDriver wait API only (no sleeps).
+//! it), in which case it fails. Screenshots of the main pages go to a temporary directory, or
+//! to `examples/saas/docs/` (the README's pictures) with `SAAS_E2E_SCREENSHOTS=1`.
+//! Synchronisation is the WebDriver wait API only (no sleeps).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // The skip notice goes to stderr on purpose.
 #![allow(clippy::print_stderr)]
@@ -229,7 +230,13 @@ impl Browser {
 
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        // The committed pictures are refreshed only on request, so test runs leave the
+        // working tree alone.
+        let dir = if std::env::var_os("SAAS_E2E_SCREENSHOTS").is_some() {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs")
+        } else {
+            std::env::temp_dir().join("saas-e2e-screenshots")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
