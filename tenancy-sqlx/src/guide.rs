@@ -43,7 +43,7 @@
 //! written carries the tenant of the transaction (the `WITH CHECK` of the policy enforces it), so
 //! it can only reference `(own tenant, id)`: a reference to another tenant's id fails exactly
 //! like a reference to an id that does not exist (`23503`), and a unique key scoped by tenant
-//! cannot reveal that another tenant already uses a value. The [auditor](crate::audit) reports
+//! cannot reveal that another tenant already uses a value. The [auditor](crate::audit()) reports
 //! unique constraints and foreign keys without the tenant column.
 //!
 //! # Schema per tenant

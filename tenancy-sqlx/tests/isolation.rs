@@ -128,7 +128,7 @@ async fn outcome(env: &Env, ctx: Ctx, sql: &'static str) -> Result<u64, String> 
         .fetch_all(tx.conn())
         .await;
     // Statements with RETURNING or SELECT report rows; others report none: count both ways.
-    let out = match res {
+    match res {
         Ok(rows) if !rows.is_empty() => Ok(rows.len() as u64),
         Ok(_) => {
             drop(tx);
@@ -143,8 +143,7 @@ async fn outcome(env: &Env, ctx: Ctx, sql: &'static str) -> Result<u64, String> 
                 .map_err(|e| sqlstate(&e).unwrap_or_default())
         }
         Err(e) => Err(sqlstate(&e).unwrap_or_default()),
-    };
-    out
+    }
 }
 
 async fn check(env: &Env, sql: &'static str, own: Expect, others: Expect) {
@@ -346,7 +345,7 @@ async fn executor_forms_run_and_closure_commits() {
                     .execute(&mut **tx)
                     .await
                     .map(|r| r.rows_affected())
-                    .map_err(|e| TxError::Begin(e))
+                    .map_err(TxError::Begin)
             })
         })
         .await
