@@ -10,7 +10,7 @@
 //! - [`migrate`] installs schema `tenancy`: the registry, the group roles `tenancy_runtime` and
 //!   `tenancy_platform`, the accessor `tenancy.current_tenant_id()` and friends, and
 //!   `tenancy.protect_table(..)` (see the [`guide`]).
-//! - [`audit`] lists holes in policy coverage and privileges as typed [`Finding`]s.
+//! - [`audit()`] lists holes in policy coverage and privileges as typed [`Finding`]s.
 //! - [`PgTenantStore`] implements [`TenantStore`](tenancy_core::TenantStore) over the registry.
 //!
 //! ```no_run
