@@ -11,8 +11,8 @@ use sqlx::PgPool;
 use tenancy_axum::TenancyLayer;
 use tenancy_core::{
     Authenticator, CachingMembershipStore, CachingTenantStore, HeaderResolver, PathResolver,
-    Permission, PipelineError, Policy, ResolverChain, SubdomainResolver, TenantPipeline,
-    TenantScope,
+    Permission, PipelineError, Policy, RequestView, ResolverChain, SubdomainResolver,
+    TenantPipeline, TenantResolver as _, TenantScope,
 };
 use tenancy_sqlx::{
     Invitations, Lifecycle, Members, PgMembershipStore, PgTenantStore, PlatformPool, TenantPool,
@@ -144,8 +144,15 @@ impl AppState {
     /// platform admin by email), the permission policy and the stores.
     pub fn new(db: Database, config: AppConfig) -> Result<Self, BuildError> {
         let path = PathResolver::prefix(PATH_PREFIX)?;
+        let subdomain = SubdomainResolver::new(&config.base_domain)?;
         let resolver = ResolverChain::all_agree(vec![
-            Box::new(SubdomainResolver::new(&config.base_domain)?),
+            Box::new(move |req: &RequestView<'_>| {
+                if ip_literal_host(req) {
+                    Ok(None)
+                } else {
+                    subdomain.resolve(req)
+                }
+            }),
             Box::new(HeaderResolver::x_tenant().slugs_only()),
             Box::new(path.clone()),
         ]);
@@ -282,6 +289,25 @@ impl AppState {
         tenancy_core::require_permission(Some(&self.inner.policy), scope, permission)
             .map_err(ApiError::from)
     }
+}
+
+/// Whether the request's host is an IP address (`127.0.0.1:3000`, `[::1]:3000`): such a host
+/// can name no tenant, so it selects none (tenant routes then need `X-Tenant` or `/t/{slug}`)
+/// instead of being refused as a foreign host.
+fn ip_literal_host(req: &RequestView<'_>) -> bool {
+    let host = req.authority().or_else(|| {
+        req.headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+    });
+    let Some(host) = host else {
+        return false;
+    };
+    let bare = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    bare.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// The whole app: the tenancy layer runs the core pipeline first, on the request as sent;

@@ -213,6 +213,13 @@ async fn tenant_selection_by_host_header_and_path() {
         let r = t.send(req.clone().token(tok)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{req:?}: {:?}", r.body);
     }
+    // An IP address as host names no tenant: other sources still select, none means none.
+    let r = t.send(Req::get("/api/leads").token(tok).host("127.0.0.1:3000").tenant("acme")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = t.send(Req::get("/api/leads").token(tok).host("[::1]:3000")).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "tenant_required"));
+    let r = t.send(Req::get("/api/me").token(tok).host("127.0.0.1")).await;
+    assert_eq!(r.status, StatusCode::OK);
     // Forwarded host headers are not trusted.
     let r = t
         .send(
