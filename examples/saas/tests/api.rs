@@ -214,11 +214,25 @@ async fn tenant_selection_by_host_header_and_path() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{req:?}: {:?}", r.body);
     }
     // An IP address as host names no tenant: other sources still select, none means none.
-    let r = t.send(Req::get("/api/leads").token(tok).host("127.0.0.1:3000").tenant("acme")).await;
+    let r = t
+        .send(
+            Req::get("/api/leads")
+                .token(tok)
+                .host("127.0.0.1:3000")
+                .tenant("acme"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = t.send(Req::get("/api/leads").token(tok).host("[::1]:3000")).await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "tenant_required"));
-    let r = t.send(Req::get("/api/me").token(tok).host("127.0.0.1")).await;
+    let r = t
+        .send(Req::get("/api/leads").token(tok).host("[::1]:3000"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "tenant_required")
+    );
+    let r = t
+        .send(Req::get("/api/me").token(tok).host("127.0.0.1"))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     // Forwarded host headers are not trusted.
     let r = t
@@ -1188,4 +1202,42 @@ async fn organisation_rename_needs_admin() {
     let me = t.send(Req::get("/api/me").token(&w.owner_b.token)).await;
     assert_eq!(me.body["memberships"][0]["name"], "GLOBEX");
     w.t.close().await;
+}
+
+#[tokio::test]
+async fn interleaved_requests_of_two_tenants_only_see_their_own_rows() {
+    let w = World::new().await;
+    let t = std::sync::Arc::new(w.t);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let t = t.clone();
+        let (token, slug, own, other) = if i % 2 == 0 {
+            (w.owner_a.token.clone(), "acme", w.lead_a, w.lead_b)
+        } else {
+            (w.owner_b.token.clone(), "globex", w.lead_b, w.lead_a)
+        };
+        tasks.push(tokio::spawn(async move {
+            let req = match i % 3 {
+                0 => Req::get("/api/leads").tenant(slug),
+                1 => Req::get(&format!("/t/{slug}/api/leads")),
+                _ => Req::get("/api/leads").host(&format!("{slug}.localhost")),
+            };
+            let r = t.send(req.token(&token)).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let ids: Vec<_> = r
+                .body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].clone())
+                .collect();
+            assert_eq!(ids, vec![json!(own)], "request {i} for {slug}");
+            assert!(!r.body.to_string().contains(&other.to_string()));
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let t = std::sync::Arc::try_unwrap(t).ok().unwrap();
+    t.close().await;
 }
