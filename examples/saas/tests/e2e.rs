@@ -443,10 +443,94 @@ async fn two_orgs_in_a_browser_stay_apart_and_suspension_shows() {
     alice.goto("/t/acme/members").await;
     alice.wait_row("members", "Alice Martin").await;
     assert!(!alice.text().await.contains("Bob Stone"));
-    alice.screenshot("members").await;
     alice.goto("/orgs").await;
     alice.wait_css("#orgs").await;
     alice.screenshot("orgs").await;
+
+    // Alice invites Dana as a member; Dana accepts with the code and sees Acme's data.
+    alice.goto("/t/acme/members").await;
+    alice
+        .fill(
+            "#invite-form",
+            &[("email", "dana@acme.test"), ("role", "member")],
+        )
+        .await;
+    alice.submit("#invite-form").await;
+    let code = alice
+        .wait_css("#invitation-token")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let dana = Browser::open(&driver, &chromium_bin, &base).await;
+    dana.signup("Dana Scully", "dana@acme.test").await;
+    dana.fill("#accept-form", &[("token", code.trim())]).await;
+    dana.submit("#accept-form").await;
+    dana.wait_row("leads", "Ada Lovelace").await;
+    assert_eq!(dana.path().await, "/t/acme/leads");
+    // As a member she may add leads but not edit them, and has no audit log.
+    let page = dana.text().await;
+    assert!(!page.contains("Edit") && !page.contains("Audit log"));
+    dana.goto("/t/acme/audit").await;
+    assert_eq!(dana.error_title().await, "Not allowed");
+
+    // Alice makes her a manager, then removes her; the audit log shows both.
+    alice.goto("/t/acme/members").await;
+    let row = "//table[@id='members']//tr[td[normalize-space()='Dana Scully']]";
+    alice
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!("{row}//select[@name='role']")))
+        .await
+        .unwrap()
+        .select_by_label("manager")
+        .await
+        .unwrap();
+    alice
+        .client
+        .find(Locator::XPath(&format!(
+            "{row}//button[normalize-space()='Change']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    alice
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!(
+            "{row}//span[@class='badge' and normalize-space()='manager']"
+        )))
+        .await
+        .unwrap();
+    alice.screenshot("members").await;
+    dana.goto("/t/acme/leads").await;
+    dana.wait_css("#leads a[href*='/leads/']").await;
+    alice
+        .client
+        .find(Locator::XPath(&format!(
+            "{row}//button[normalize-space()='Remove']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    alice
+        .client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//span[normalize-space()='1 in Acme Corp']"))
+        .await
+        .unwrap();
+    dana.goto("/t/acme/leads").await;
+    assert_eq!(dana.error_title().await, "Not a member");
+    alice.goto("/t/acme/audit").await;
+    alice.wait_css("table#audit").await;
+    alice.screenshot("audit").await;
 
     // The platform administrator suspends Bravo.
     let admin = Browser::open(&driver, &chromium_bin, &base).await;
@@ -494,5 +578,6 @@ async fn two_orgs_in_a_browser_stay_apart_and_suspension_shows() {
 
     alice.close().await;
     bob.close().await;
+    dana.close().await;
     admin.close().await;
 }

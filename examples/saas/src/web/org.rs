@@ -14,7 +14,7 @@ use crate::api;
 use crate::api::json::Id;
 use crate::api::members::Member;
 use crate::app::{AppState, PATH_PREFIX};
-use crate::policy::{AUDIT_READ, INVITATIONS_CREATE, MEMBERS_MANAGE};
+use crate::policy::{INVITATIONS_CREATE, MEMBERS_MANAGE};
 use crate::scope::Tenant;
 
 /// Role names offered by the forms, lowest first.
@@ -200,41 +200,57 @@ pub(crate) async fn save_settings(
     Ok(to(&scope, "/settings"))
 }
 
-/// A JSON value as short text for the audit table.
-fn text(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
+/// The first block of a UUID, enough to tell entries apart.
+fn short(id: &str) -> &str {
+    id.split('-').next().unwrap_or(id)
 }
 
-/// `GET /t/{slug}/audit` (admins and above).
+/// `GET /t/{slug}/audit` (admins and above): newest first, actors named when they are members.
 pub(crate) async fn audit(
     State(state): State<AppState>,
     Tenant(scope): Tenant,
     chrome: Chrome,
 ) -> Result<Response, WebError> {
-    state.allow(&scope, &AUDIT_READ)?;
-    let Json(entries) = api::audit::list(State(state.clone()), Tenant(scope)).await?;
-    let entries = serde_json::to_value(entries).map_err(|e| WebError::internal(&e))?;
+    let Json(entries) = api::audit::list(State(state.clone()), Tenant(scope.clone())).await?;
+    let Json(members) = api::members::list(State(state), Tenant(scope)).await?;
+    // Users are named while they are members; others show a short id.
+    let name_of = |id: &str| {
+        members
+            .iter()
+            .find(|m| m.user_id.to_string() == id)
+            .map_or_else(
+                || format!("former member {}", short(id)),
+                |m| m.name.clone(),
+            )
+    };
+    let actor = |actor: &str| match actor.strip_prefix("user:") {
+        Some(id) => name_of(id),
+        None => actor.to_owned(),
+    };
+    let target = |t: &str| match uuid::Uuid::parse_str(t) {
+        Ok(_) if members.iter().any(|m| m.user_id.to_string() == t) => name_of(t),
+        Ok(_) => short(t).to_owned(),
+        Err(_) => t.to_owned(),
+    };
     let rows = entries
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|e| AuditRow {
-                    at: text(e.get("at").or_else(|| e.get("created_at"))),
-                    actor: text(
-                        e.get("actor")
-                            .or_else(|| e.get("actor_email"))
-                            .or_else(|| e.get("actor_id")),
-                    ),
-                    action: text(e.get("action")),
-                    details: text(e.get("details").or_else(|| e.get("data"))),
-                })
-                .collect()
+        .iter()
+        .rev()
+        .map(|e| AuditRow {
+            at: e
+                .occurred_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .map(|t| t.chars().take(19).collect::<String>().replace('T', " "))
+                .unwrap_or_default(),
+            actor: actor(&e.actor),
+            action: e.action.clone(),
+            details: match (e.target.as_deref().map(target), &e.details) {
+                (Some(t), serde_json::Value::Null) => t,
+                (Some(t), d) => format!("{t} {d}"),
+                (None, serde_json::Value::Null) => String::new(),
+                (None, d) => d.to_string(),
+            },
         })
-        .unwrap_or_default();
+        .collect();
     Ok(render(&AuditPage {
         chrome: chrome.at("audit"),
         entries: rows,
