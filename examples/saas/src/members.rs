@@ -7,6 +7,7 @@
 use serde::Serialize;
 use sqlx::PgPool;
 use tenancy_core::{Role, Tenant, TenantStatus, UserId};
+use tenancy_sqlx::audit_log::{self, Actor, AuditEntry};
 use tenancy_sqlx::{MembershipError, PgMembershipStore, TenantStoreError};
 use uuid::Uuid;
 
@@ -19,7 +20,8 @@ use crate::app::AppState;
 /// [`PlatformScope`](tenancy_core::PlatformScope), which a self-serve sign-up does not have; so
 /// this registers the tenant with [`PgTenantStore::create`](tenancy_sqlx::PgTenantStore::create)
 /// and records the first owner in a platform-role transaction scoped to the new tenant. If the
-/// second step fails the tenant is marked deleted.
+/// second step fails the tenant is marked deleted. The creation is then written to the new
+/// tenant's audit log in a tenant transaction of its owner.
 pub(crate) async fn create_org_with_owner(
     state: &AppState,
     tenant: &Tenant,
@@ -50,6 +52,35 @@ pub(crate) async fn create_org_with_owner(
         return Err(TenantStoreError::Database(e));
     }
     state.members().invalidate(tenant.id, owner);
+    // The creator is now the owner: record the creation in the tenant's audit log through a
+    // scope minted the only way there is (registry and membership lookups).
+    if let Err(e) = audit_creation(state, tenant, owner).await {
+        tracing::error!(tenant_id = %tenant.id, error = %e, "organisation created but its audit entry failed");
+    }
+    Ok(())
+}
+
+async fn audit_creation(
+    state: &AppState,
+    tenant: &Tenant,
+    owner: UserId,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let scope = tenancy_core::authorize(
+        state.tenant_cache(),
+        state.members(),
+        &tenancy_core::TenantKey::Id(tenant.id),
+        owner,
+    )
+    .await?;
+    let mut tx = state.db().begin(&scope).await?;
+    audit_log::append(
+        &mut tx,
+        &AuditEntry::new(Actor::User(owner), "tenant.created")
+            .with_target(tenant.id.to_string())
+            .with_details(serde_json::json!({ "slug": tenant.slug.as_str(), "self_serve": true })),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

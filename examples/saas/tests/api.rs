@@ -1198,6 +1198,38 @@ async fn organisation_rename_needs_admin() {
     );
     let me = t.send(Req::get("/api/me").token(&w.owner_a.token)).await;
     assert_eq!(me.body["memberships"][0]["name"], "Acme Corp");
+    // Creation and rename are audited in acme's log only.
+    let r = t
+        .send(
+            Req::get("/api/audit")
+                .token(&w.admin_a.token)
+                .tenant("acme"),
+        )
+        .await;
+    let actions: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    assert_eq!(actions.first(), Some(&json!("tenant.created")));
+    assert_eq!(actions.last(), Some(&json!("org.renamed")));
+    assert_eq!(r.body[0]["actor"], format!("user:{}", w.owner_a.id));
+    let r = t
+        .send(
+            Req::get("/api/audit")
+                .token(&w.owner_b.token)
+                .tenant("globex"),
+        )
+        .await;
+    assert!(
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "org.renamed")
+    );
     // Globex is untouched.
     let me = t.send(Req::get("/api/me").token(&w.owner_b.token)).await;
     assert_eq!(me.body["memberships"][0]["name"], "GLOBEX");

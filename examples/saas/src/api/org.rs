@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use super::json::{Body, required_text};
 use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::policy::ORG_UPDATE;
 use crate::scope::Tenant;
+use tenancy_sqlx::audit_log::{self, Actor, AuditEntry};
 
 /// `PATCH /api/org` body.
 #[derive(Debug, Deserialize)]
@@ -35,6 +36,15 @@ pub(crate) async fn update(
     .execute(state.platform_raw())
     .await?;
     state.tenant_cache().invalidate_id(scope.tenant_id());
+    let mut tx = state.db().begin(&scope).await?;
+    audit_log::append(
+        &mut tx,
+        &AuditEntry::new(Actor::from_scope(&scope), "org.renamed")
+            .with_details(json!({ "name": name })),
+    )
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    tx.commit().await?;
     Ok(Json(json!({
         "id": scope.tenant_id(),
         "slug": scope.slug(),
