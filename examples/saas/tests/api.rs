@@ -1273,3 +1273,90 @@ async fn interleaved_requests_of_two_tenants_only_see_their_own_rows() {
     let t = std::sync::Arc::try_unwrap(t).ok().unwrap();
     t.close().await;
 }
+
+#[tokio::test]
+async fn forged_expired_and_foreign_tokens_are_401_and_write_nothing() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let w = World::new().await;
+    let t = &w.t;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let secret = b"an hs256 test secret of 32+ bytes!!";
+    let sign = |claims: serde_json::Value, key: &[u8]| {
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(key),
+        )
+        .unwrap()
+    };
+    let sub = w.owner_a.id.to_string();
+    let good = json!({"sub": sub, "iss": "saas", "aud": "saas-api", "exp": now + 600});
+    // Positive control: a well-formed token signed with the app's key works.
+    let r = t
+        .send(
+            Req::get("/api/leads")
+                .token(&sign(good.clone(), secret))
+                .tenant("acme"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let unsigned = {
+        let token = sign(good.clone(), secret);
+        let mut parts: Vec<&str> = token.split('.').collect();
+        parts[0] = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
+        format!("{}.{}.", parts[0], parts[1])
+    };
+    let bad = [
+        sign(
+            json!({"sub": sub, "iss": "saas", "aud": "saas-api", "exp": now - 3600}),
+            secret,
+        ),
+        sign(
+            json!({"sub": sub, "iss": "saas", "aud": "saas-api", "exp": now + 600, "nbf": now + 3600}),
+            secret,
+        ),
+        sign(
+            json!({"sub": sub, "iss": "evil", "aud": "saas-api", "exp": now + 600}),
+            secret,
+        ),
+        sign(
+            json!({"sub": sub, "iss": "saas", "aud": "other", "exp": now + 600}),
+            secret,
+        ),
+        sign(
+            json!({"sub": "not-a-uuid", "iss": "saas", "aud": "saas-api", "exp": now + 600}),
+            secret,
+        ),
+        sign(good.clone(), b"a different secret, also 32+ bytes long"),
+        unsigned,
+    ];
+    for token in bad {
+        for req in [
+            Req::get("/api/leads").tenant("acme"),
+            Req::post("/api/leads")
+                .tenant("acme")
+                .json(json!({"name": "forged"})),
+            Req::get("/api/me"),
+            Req::post("/api/orgs").json(json!({"slug": "forged", "name": "x"})),
+        ] {
+            let r = t.send(req.clone().token(&token)).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{req:?} with {token}");
+        }
+    }
+    assert_eq!(t.count("leads", w.acme).await, 1);
+    // A user of acme writing with `X-Tenant: globex`: refused, nothing written in globex.
+    let r = t
+        .send(
+            Req::post("/api/leads")
+                .token(&w.owner_a.token)
+                .tenant("globex")
+                .json(json!({"name": "spoof"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(t.count("leads", w.globex).await, 1);
+    w.t.close().await;
+}
