@@ -1,0 +1,295 @@
+//! Requests per second over real HTTP/1.1 (loopback TCP, keep-alive) of a minimal axum handler
+//! with and without `TenancyLayer`, in the same run, with the tenant and the membership served
+//! from the moka caches (cache hits after warm-up).
+//!
+//! Run with `cargo bench -p tenancy-axum --bench rps`.
+//!
+//! Three servers are started on ephemeral 127.0.0.1 ports, each an `axum::serve` of:
+//!
+//! * `bare`: `GET /` → `"ok"`;
+//! * `api key`: the same router with `TenancyLayer` (tenant from `X-Tenant`, an API-key style
+//!   authenticator, caching tenant and membership stores);
+//! * `jwt`: the same with a bearer JWT (HS256) authenticator, the token verified on every
+//!   request.
+//!
+//! Every server gets exactly the same request bytes (both the API key and the bearer token
+//! headers are sent to all three), so the only difference is the layer. The client is a minimal
+//! HTTP/1.1 keep-alive client written here on raw `TcpStream`s (no pipelining: one request in
+//! flight per connection): `CONNS` connections, `REQUESTS` requests per round split evenly
+//! across them. Rounds interleave (bare, api key, jwt, bare, ...) to cancel drift; the median of
+//! the rounds is reported, together with the median of the per-round ratios layer / bare.
+//! Every response must be `200` with body `ok`; anything else is counted as a failure and the
+//! bench exits non-zero.
+//!
+//! The server runs on its own multi-thread tokio runtime (`SERVER_THREADS` workers), the client
+//! on another (`CLIENT_THREADS` workers), so a run on a 2-core machine gives each one core by
+//! default. Settings (environment): `RPS_CONNS` (default 32), `RPS_REQUESTS` (per round, default
+//! 100000), `RPS_ROUNDS` (default 7), `RPS_SERVER_THREADS` (default 1), `RPS_CLIENT_THREADS`
+//! (default 1).
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::routing::get;
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use tenancy_axum::TenancyLayer;
+use tenancy_core::{
+    AuthenticateError, Authenticator, BearerJwtAuthenticator, CachingMembershipStore,
+    CachingTenantStore, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, JwtAlgorithm,
+    JwtVerifier, Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes";
+const API_KEY: &str = "k-1";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An API-key style authenticator: one comparison, the cheapest realistic authenticator.
+struct ApiKey {
+    user: UserId,
+}
+
+#[async_trait]
+impl Authenticator for ApiKey {
+    async fn authenticate(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError> {
+        match req.headers().get("x-api-key") {
+            None => Ok(None),
+            Some(v) if v.as_bytes() == API_KEY.as_bytes() => Ok(Some(Principal::user(self.user))),
+            Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+        }
+    }
+}
+
+async fn handler() -> &'static str {
+    "ok"
+}
+
+fn pipeline(user: UserId, authenticator: Arc<dyn Authenticator>) -> Arc<TenantPipeline> {
+    let tenants = InMemoryTenantStore::new();
+    let members = InMemoryMembershipStore::new();
+    let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    members.insert(acme.id, user, Role::Member);
+    tenants.insert(acme);
+    Arc::new(
+        TenantPipeline::new(
+            Arc::new(CachingTenantStore::new(tenants)),
+            Arc::new(CachingMembershipStore::new(members)),
+        )
+        .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+        .with_authenticator(authenticator),
+    )
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Sends `n` requests one after the other on one keep-alive connection; returns the number of
+/// responses that were not `200 ok`.
+async fn drive(addr: SocketAddr, request: Arc<[u8]>, n: usize) -> usize {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut failures = 0;
+    for _ in 0..n {
+        stream.write_all(&request).await.unwrap();
+        // Read until the head is complete and the body (Content-Length) has arrived.
+        let mut filled = 0;
+        loop {
+            let read = stream.read(&mut buf[filled..]).await.unwrap();
+            assert!(read > 0, "server closed the connection");
+            filled += read;
+            if let Some(end) = response_len(&buf[..filled]) {
+                assert_eq!(
+                    end, filled,
+                    "one request in flight, so no bytes past the response"
+                );
+                if !(buf[..filled].starts_with(b"HTTP/1.1 200 ") && buf[..filled].ends_with(b"ok"))
+                {
+                    failures += 1;
+                }
+                break;
+            }
+            assert!(filled < buf.len(), "response too large");
+        }
+    }
+    failures
+}
+
+/// The length of the complete response at the start of `buf`, if it is all there.
+fn response_len(buf: &[u8]) -> Option<usize> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).expect("ascii head");
+    let len = head
+        .split("\r\n")
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().expect("content-length"))
+        })
+        .expect("responses carry content-length");
+    (buf.len() >= head_end + len).then_some(head_end + len)
+}
+
+/// One round against `addr`: `conns` connections, `requests` in total. Returns (req/s, failures).
+async fn round(
+    addr: SocketAddr,
+    request: &Arc<[u8]>,
+    conns: usize,
+    requests: usize,
+) -> (f64, usize) {
+    let per_conn = requests / conns;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..conns)
+        .map(|_| tokio::spawn(drive(addr, request.clone(), per_conn)))
+        .collect();
+    let mut failures = 0;
+    for t in tasks {
+        failures += t.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let rps = (per_conn * conns) as f64 / secs;
+    (rps, failures)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let conns = env_or("RPS_CONNS", 32);
+    let requests = env_or("RPS_REQUESTS", 100_000);
+    let rounds = env_or("RPS_ROUNDS", 7);
+    let server_threads = env_or("RPS_SERVER_THREADS", 1);
+    let client_threads = env_or("RPS_CLIENT_THREADS", 1);
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(server_threads)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The world: one tenant `acme`, one member; the API key and the token both name that user.
+    let user = UserId::new_random();
+    let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256]).unwrap());
+    let token = encode(
+        &Header::default(),
+        &serde_json::json!({ "sub": user.to_string(), "exp": get_current_timestamp() + 3600 }),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+
+    let bare = Router::new().route("/", get(handler));
+    let with_api = Router::new()
+        .route("/", get(handler))
+        .layer(TenancyLayer::new(pipeline(user, Arc::new(ApiKey { user }))));
+    let with_jwt = Router::new()
+        .route("/", get(handler))
+        .layer(TenancyLayer::new(pipeline(
+            user,
+            Arc::new(BearerJwtAuthenticator::new(verifier)),
+        )));
+
+    let addrs = server_rt.block_on(async {
+        [
+            serve(bare).await,
+            serve(with_api).await,
+            serve(with_jwt).await,
+        ]
+    });
+
+    // Identical bytes for every server (the Host header aside, which only differs in the port
+    // digits, the same length for every ephemeral port in practice).
+    let requests_bytes: Vec<Arc<[u8]>> = addrs
+        .iter()
+        .map(|a| {
+            format!(
+                "GET / HTTP/1.1\r\nhost: {a}\r\nx-tenant: acme\r\nx-api-key: {API_KEY}\r\n\
+                 authorization: Bearer {token}\r\n\r\n"
+            )
+            .into_bytes()
+            .into()
+        })
+        .collect();
+    let names = ["bare", "layer, API key", "layer, bearer JWT HS256"];
+
+    client_rt.block_on(async {
+        // Warm-up: fills the caches, the connection pools of the kernel and the allocator.
+        let mut failures = 0;
+        for (addr, req) in addrs.iter().zip(&requests_bytes) {
+            failures += round(*addr, req, conns, requests / 5).await.1;
+        }
+
+        let mut rps: [Vec<f64>; 3] = Default::default();
+        let mut ratios: [Vec<f64>; 2] = Default::default();
+        for _ in 0..rounds {
+            let mut this = [0f64; 3];
+            for (i, (addr, req)) in addrs.iter().zip(&requests_bytes).enumerate() {
+                let (r, f) = round(*addr, req, conns, requests).await;
+                failures += f;
+                this[i] = r;
+                rps[i].push(r);
+            }
+            ratios[0].push(this[1] / this[0]);
+            ratios[1].push(this[2] / this[0]);
+        }
+
+        println!(
+            "HTTP/1.1 keep-alive over loopback: {conns} connections, {requests} requests x \
+             {rounds} rounds (interleaved), server {server_threads} worker thread(s), client \
+             {client_threads}; median of rounds"
+        );
+        let bare = median(rps[0].clone());
+        for (i, name) in names.iter().enumerate() {
+            let r = median(rps[i].clone());
+            let min = rps[i].iter().copied().fold(f64::INFINITY, f64::min);
+            let max = rps[i].iter().copied().fold(0f64, f64::max);
+            if i == 0 {
+                println!("{name:<24} {r:>9.0} req/s  (rounds {min:.0}..{max:.0})");
+            } else {
+                println!(
+                    "{name:<24} {r:>9.0} req/s  (rounds {min:.0}..{max:.0})  ratio of medians \
+                     {:.3}, median of per-round ratios {:.3}",
+                    r / bare,
+                    median(ratios[i - 1].clone())
+                );
+            }
+        }
+        println!("failures (responses other than 200 ok): {failures}");
+        if failures > 0 {
+            eprintln!("benchmark invalid: {failures} responses were not 200 ok");
+            std::process::exit(1);
+        }
+    });
+}
