@@ -1,17 +1,4 @@
 //! Invitations: single-use, bound to an email, expiring, capped at the inviter's role.
-//!
-//! Only `sha256(token)` is stored (`tenancy.invitations.token_hash`); the token itself is shown
-//! once, to the inviter, by [`Invitations::invite`]. The token names its tenant
-//! (`inv_<tenant>_<secret>`), so accepting needs no tenant scope and no special policy: the
-//! library opens a transaction with that tenant and the accepting user set locally and looks the
-//! hash up under the ordinary tenant policy. A forged tenant part finds nothing.
-//!
-//! Accepting checks, in this order, that the invitation exists, is not revoked, not used, not
-//! expired, that the accepting user's verified email is the invited one, that the tenant admits
-//! requests, and that the inviter still holds a role that may grant the invited role
-//! (`tenancy_core::assignment::check`); then it creates the membership, marks the invitation
-//! used and appends an audit entry in one transaction. The invitation row is locked first, so a
-//! second (or concurrent) accept fails with [`InvitationError::AlreadyUsed`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -145,6 +132,19 @@ pub struct AcceptedInvitation {
 }
 
 /// Creates, revokes and accepts invitations.
+///
+/// Only `sha256(token)` is stored (`tenancy.invitations.token_hash`); the token itself is shown
+/// once, to the inviter, by [`Invitations::invite`]. The token names its tenant
+/// (`inv_<tenant>_<secret>`), so accepting needs no tenant scope and no special policy: the
+/// library opens a transaction with that tenant and the accepting user set locally and looks the
+/// hash up under the ordinary tenant policy. A forged tenant part finds nothing.
+///
+/// Accepting checks, in this order, that the invitation exists, is not revoked, not used, not
+/// expired, that the accepting user's verified email is the invited one, that the tenant admits
+/// requests, and that the inviter still holds a role that may grant the invited role
+/// (`tenancy_core::assignment::check`); then it creates the membership, marks the invitation
+/// used and appends an audit entry in one transaction. The invitation row is locked first, so a
+/// second (or concurrent) accept fails with [`InvitationError::AlreadyUsed`].
 ///
 /// ```no_run
 /// # async fn demo(pool: &tenancy_sqlx::TenantPool, app_pool: &sqlx::PgPool,

@@ -1,35 +1,7 @@
 //! Memberships: the request-time lookup ([`PgMembershipStore`]), the organisation switcher
 //! ([`PgMembershipStore::memberships_of`]) and membership management ([`Members`]).
 //!
-//! # Row level security on `tenancy.memberships`
-//!
-//! Memberships are read *before* a tenant scope exists: the pipeline asks for the role of a user
-//! in the tenant it resolved, the organisation switcher lists a user's tenants. The table is
-//! protected with `tenancy.protect_table`, and its read policy is widened to the caller's own
-//! rows only:
-//!
-//! - reads see the rows of the transaction's tenant (`tenancy.tenant_id`) **or** the rows whose
-//!   user is the transaction's user (`tenancy.user_id`); with neither set, nothing;
-//! - inserts, updates and deletes stay strictly tenant-scoped (restrictive policies per command).
-//!
-//! [`PgMembershipStore`] runs each lookup in a short transaction that sets only
-//! `tenancy.user_id` (transaction-locally): the user sees their own memberships in every tenant
-//! and nobody else's. Inside a tenant transaction a user also sees their own memberships of other
-//! tenants; queries over "the members of this tenant" filter on the tenant, as [`Members::list`]
-//! does.
-//!
-//! # Revocation
-//!
-//! Through [`Members`] a removal or role change is committed, then the cache passed to
-//! [`Members::with_invalidator`] is told, so the next `authorize` (pipeline) sees it at once.
-//! The management operations re-read the actor's role in their own transaction, so a removed or
-//! demoted actor loses their rights immediately even with a stale scope. A change made behind the
-//! library's back is seen by a `CachingMembershipStore` after its TTL (default 10 s).
-//!
-//! # Users
-//!
-//! Users belong to the application: memberships store the user id only. An application can add
-//! a foreign key from `tenancy.memberships (user_id)` to its own users table in its migrations.
+//! See [`PgMembershipStore`] for how row level security admits pre-scope lookups.
 
 use std::fmt;
 use std::sync::Arc;
@@ -124,8 +96,30 @@ pub struct Member {
 
 /// [`MembershipStore`] over `tenancy.memberships`, for the runtime role's pool.
 ///
-/// Every lookup is one short transaction with `tenancy.user_id` set locally (see the
-/// [module docs](self)). Wrap it in `tenancy_core::CachingMembershipStore` for the pipeline.
+/// Every lookup is one short transaction with `tenancy.user_id` set locally. Wrap it in
+/// `tenancy_core::CachingMembershipStore` for the pipeline.
+///
+/// # Row level security on `tenancy.memberships`
+///
+/// Memberships are read *before* a tenant scope exists: the pipeline asks for the role of a user
+/// in the tenant it resolved, the organisation switcher lists a user's tenants. The table is
+/// protected with `tenancy.protect_table`, and its read policy is widened to the caller's own
+/// rows only:
+///
+/// - reads see the rows of the transaction's tenant (`tenancy.tenant_id`) **or** the rows whose
+///   user is the transaction's user (`tenancy.user_id`); with neither set, nothing;
+/// - inserts, updates and deletes stay strictly tenant-scoped (restrictive policies per command).
+///
+/// [`PgMembershipStore`] runs each lookup in a short transaction that sets only
+/// `tenancy.user_id` (transaction-locally): the user sees their own memberships in every tenant
+/// and nobody else's. Inside a tenant transaction a user also sees their own memberships of other
+/// tenants; queries over "the members of this tenant" filter on the tenant, as [`Members::list`]
+/// does.
+///
+/// # Users
+///
+/// Users belong to the application: memberships store the user id only. An application can add
+/// a foreign key from `tenancy.memberships (user_id)` to its own users table in its migrations.
 ///
 /// ```no_run
 /// # async fn demo(app_pool: sqlx::PgPool, user: tenancy_core::UserId)
@@ -239,6 +233,21 @@ impl MembershipStore for PgMembershipStore {
 /// rules), makes the change, appends an audit entry, commits, and then invalidates the cache.
 /// The last-owner rule is enforced by the database and surfaces as
 /// [`MembershipError::LastOwner`].
+///
+/// # Revocation
+///
+/// Through [`Members`] a removal or role change is committed, then the cache passed to
+/// [`Members::with_invalidator`] is told, so the next `authorize` (pipeline) sees it at once.
+/// The management operations re-read the actor's role in their own transaction, so a removed or
+/// demoted actor loses their rights immediately even with a stale scope. A change made behind the
+/// library's back is seen by a `CachingMembershipStore` after its TTL (default 10 s).
+/// A [`TenantScope`] minted before a revocation is a proof about the past: it lives for one
+/// request (or job run) and jobs re-check membership when they rebuild their scope.
+///
+/// # Isolation level
+///
+/// The last-owner trigger is race-safe under `READ COMMITTED` (what tenant transactions use) and
+/// `SERIALIZABLE`; under `REPEATABLE READ` it refuses owner changes (SQLSTATE `TY003`).
 ///
 /// ```no_run
 /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope,
