@@ -384,3 +384,121 @@ async fn pages_show_only_the_selected_organisation() {
             .contains("Ada Lovelace")
     );
 }
+
+/// The id after `prefix` in a page (the first link to a row).
+fn id_after(body: &str, prefix: &str) -> String {
+    let start = body.find(prefix).unwrap() + prefix.len();
+    body[start..start + 36].to_owned()
+}
+
+#[tokio::test]
+async fn create_edit_delete_and_rename_through_the_forms() {
+    let web = Web::new().await;
+    let alice = web.signup("Alice", "alice@example.test").await;
+    web.create_org(&alice, "acme").await;
+    let csrf = web.get("/t/acme/campaigns", &alice).await.csrf();
+
+    // Campaign: create, edit, delete.
+    let r = web
+        .post(
+            "/t/acme/campaigns",
+            &alice,
+            &format!("csrf={csrf}&name=Spring&status=draft"),
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/t/acme/campaigns"));
+    let list = web.get("/t/acme/campaigns", &alice).await;
+    assert!(list.body.contains("Spring"));
+    let id = id_after(&list.body, "/t/acme/campaigns/");
+    let r = web
+        .post(
+            &format!("/t/acme/campaigns/{id}"),
+            &alice,
+            &format!("csrf={csrf}&name=Summer&status=active"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let edit = web.get(&format!("/t/acme/campaigns/{id}"), &alice).await;
+    assert!(
+        edit.body.contains("value=\"Summer\"") && edit.body.contains("<option selected>active")
+    );
+
+    // Lead linked to it: update (clearing the email), then delete.
+    let r = web
+        .post(
+            "/t/acme/leads",
+            &alice,
+            &format!("csrf={csrf}&name=Ada&email=ada%40example.test&campaign_id={id}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let leads = web.get("/t/acme/leads", &alice).await;
+    assert!(leads.body.contains("ada@example.test") && leads.body.contains("Summer"));
+    let lead = id_after(&leads.body, "/t/acme/leads/");
+    let r = web
+        .post(
+            &format!("/t/acme/leads/{lead}"),
+            &alice,
+            &format!("csrf={csrf}&name=Ada+L&email=&phone=123&status=won&campaign_id="),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let leads = web.get("/t/acme/leads", &alice).await;
+    assert!(leads.body.contains("Ada L") && !leads.body.contains("ada@example.test"));
+    assert!(leads.body.contains("pill-won"));
+
+    // Deleting the campaign keeps nothing of it; deleting the lead empties the list.
+    let r = web
+        .post(
+            &format!("/t/acme/campaigns/{id}/delete"),
+            &alice,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        !web.get("/t/acme/campaigns", &alice)
+            .await
+            .body
+            .contains("Summer")
+    );
+    let r = web
+        .post(
+            &format!("/t/acme/leads/{lead}/delete"),
+            &alice,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        web.get("/t/acme/leads", &alice)
+            .await
+            .body
+            .contains("id=\"no-leads\"")
+    );
+    // Deleting again: 404 page.
+    let r = web
+        .post(
+            &format!("/t/acme/leads/{lead}/delete"),
+            &alice,
+            &format!("csrf={csrf}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Settings: rename; the header and the switcher show the new name.
+    let r = web
+        .post(
+            "/t/acme/settings",
+            &alice,
+            &format!("csrf={csrf}&name=Acme+Renamed"),
+        )
+        .await;
+    assert_eq!(r.location.as_deref(), Some("/t/acme/settings?saved=1"));
+    let page = web.get("/t/acme/settings?saved=1", &alice).await;
+    assert!(page.body.contains("id=\"saved\"") && page.body.contains("Acme Renamed"));
+    let r = web
+        .post("/t/acme/settings", &alice, &format!("csrf={csrf}&name=+"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

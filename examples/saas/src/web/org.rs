@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -79,6 +79,13 @@ pub(crate) struct InviteForm {
 pub(crate) struct AcceptForm {
     #[serde(default)]
     token: String,
+}
+
+/// `?saved=1` after a successful save.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SettingsQuery {
+    #[serde(default)]
+    saved: Option<String>,
 }
 
 /// Settings form.
@@ -180,12 +187,13 @@ pub(crate) async fn accept(
 pub(crate) async fn settings(
     State(state): State<AppState>,
     Tenant(scope): Tenant,
+    Query(query): Query<SettingsQuery>,
     chrome: Chrome,
 ) -> Result<Response, WebError> {
     state.allow(&scope, &crate::policy::ORG_UPDATE)?;
     Ok(render(&SettingsPage {
         chrome: chrome.at("settings"),
-        saved: false,
+        saved: query.saved.is_some(),
     }))
 }
 
@@ -197,7 +205,7 @@ pub(crate) async fn save_settings(
 ) -> Result<Response, WebError> {
     let body = api_body(json!({ "name": form.name }))?;
     let _saved = api::org::update(State(state), Tenant(scope.clone()), body).await?;
-    Ok(to(&scope, "/settings"))
+    Ok(to(&scope, "/settings?saved=1"))
 }
 
 /// The first block of a UUID, enough to tell entries apart.
