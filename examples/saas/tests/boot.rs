@@ -41,6 +41,12 @@ async fn a_superuser_database_url_is_refused_with_a_clear_message() {
     )
     .await;
     assert!(ok.is_ok(), "{:?}", ok.err().map(|e| chain(&e)));
+    // The app's schema (library and app migrations) audits clean as the application role: no
+    // finding at all, warnings included.
+    let app = db.app_pool(1).await.unwrap();
+    let findings = tenancy_sqlx::audit(&app).await.unwrap();
+    assert!(findings.is_empty(), "{findings:#?}");
+    app.close().await;
     db.close().await.unwrap();
 }
 
