@@ -465,3 +465,121 @@ async fn change_behind_the_librarys_back_is_bounded_by_the_cache() {
     assert_eq!(cache.role_of(a.id, member).await.unwrap(), None);
     org.close().await;
 }
+
+/// The race window of F.31 forced deterministically: T1 has demoted Y but not committed; T2's
+/// demotion of X must wait for T1 (observed in `pg_locks`, no sleeping), then see Y's demotion
+/// and fail with the last-owner error. Without the per-tenant lock both would count the other
+/// as owner and commit, leaving none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f31_interleaved_demotion_waits_and_then_fails() {
+    let org = Org::new().await;
+    let (x, y) = (UserId::new_random(), UserId::new_random());
+    let t = org.tenant("acme", x).await;
+    org.seed(t.id, y, Role::Owner).await;
+    let (sx, sy) = (org.scope(t.id, x).await, org.scope(t.id, y).await);
+
+    let mut t1 = org.pool.begin(&sx).await.unwrap();
+    sqlx::query("UPDATE tenancy.memberships SET role = 'admin' WHERE user_id = $1")
+        .bind(y.into_uuid())
+        .execute(&mut *t1)
+        .await
+        .unwrap();
+
+    let mut t2 = org.pool.begin(&sy).await.unwrap();
+    let t2_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *t2)
+        .await
+        .unwrap();
+    let demote_x = tokio::spawn(async move {
+        let r = sqlx::query("UPDATE tenancy.memberships SET role = 'admin' WHERE user_id = $1")
+            .bind(x.into_uuid())
+            .execute(&mut *t2)
+            .await;
+        (r, t2)
+    });
+    // Wait until T2 is blocked on the advisory lock held by T1.
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted)",
+        )
+        .bind(t2_pid)
+        .fetch_one(org.db.admin_pool())
+        .await
+        .unwrap();
+        if waiting {
+            break;
+        }
+        assert!(!demote_x.is_finished(), "T2 must wait for T1's owner lock");
+        tokio::task::yield_now().await;
+    }
+    t1.commit().await.unwrap();
+    let (r, t2) = demote_x.await.unwrap();
+    let err = r.unwrap_err();
+    assert_eq!(sqlstate(&err).as_deref(), Some("TY001"), "{err}");
+    drop(t2);
+    assert_eq!(org.owners(t.id).await, 1);
+    assert_eq!(org.members.role(t.id, x).await.unwrap(), Some(Role::Owner));
+    org.close().await;
+}
+
+/// Under REPEATABLE READ the owner count would come from a stale snapshot: owner changes are
+/// refused there instead (documented), other changes still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_changes_are_refused_under_repeatable_read() {
+    let org = Org::new().await;
+    let (x, y, z) = (
+        UserId::new_random(),
+        UserId::new_random(),
+        UserId::new_random(),
+    );
+    let t = org.tenant("acme", x).await;
+    org.seed(t.id, y, Role::Owner).await;
+    org.seed(t.id, z, Role::Member).await;
+    let mut tx = org
+        .app
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .unwrap();
+    sqlx::query("SELECT set_config('tenancy.tenant_id', $1, true)")
+        .bind(t.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    // Positive control: a non-owner change is fine.
+    sqlx::query("UPDATE tenancy.memberships SET role = 'manager' WHERE user_id = $1")
+        .bind(z.into_uuid())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("UPDATE tenancy.memberships SET role = 'admin' WHERE user_id = $1")
+        .bind(y.into_uuid())
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err).as_deref(), Some("TY003"), "{err}");
+    drop(tx);
+    org.close().await;
+}
+
+/// The catalog auditor finds no error in the tables of migration 0002 (the tenant pool of the
+/// fixture would also refuse to start otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_audit_accepts_the_organisation_tables() {
+    let org = Org::new().await;
+    let findings = tenancy_sqlx::audit(&org.app).await.unwrap();
+    let errors: Vec<_> = findings
+        .iter()
+        .filter(|f| f.severity == tenancy_sqlx::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let ours: Vec<_> = findings
+        .iter()
+        .filter(|f| {
+            ["memberships", "invitations", "audit_log"]
+                .iter()
+                .any(|t| f.object.contains(t))
+        })
+        .collect();
+    assert!(ours.is_empty(), "{ours:#?}");
+    org.close().await;
+}
