@@ -263,6 +263,44 @@ mod tests {
         assert_eq!(cookie(&h, "b"), None);
     }
 
+    async fn authenticate(keys: &TokenKeys, cookie: &str) -> Option<Principal> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        let view = RequestView::new("/", &headers);
+        SessionAuthenticator::new(keys)
+            .authenticate(&view)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_names_its_user_and_anything_else_is_anonymous() {
+        let keys = TokenKeys::random().unwrap();
+        let user = UserId::new_random();
+        let token = keys.issue(user).unwrap();
+        let p = authenticate(&keys, &format!("a=b; {SESSION_COOKIE}={token}")).await;
+        assert_eq!(p, Some(Principal::user(user)));
+        // Signed with another key, tampered, empty, absent: anonymous, not an error.
+        let other = TokenKeys::random().unwrap().issue(user).unwrap();
+        assert_eq!(
+            authenticate(&keys, &format!("{SESSION_COOKIE}={other}")).await,
+            None
+        );
+        let tampered = format!("{token}x");
+        assert_eq!(
+            authenticate(&keys, &format!("{SESSION_COOKIE}={tampered}")).await,
+            None
+        );
+        assert_eq!(
+            authenticate(&keys, &format!("{SESSION_COOKIE}=")).await,
+            None
+        );
+        assert_eq!(
+            authenticate(&keys, &format!("{ANON_COOKIE}={token}")).await,
+            None
+        );
+    }
+
     #[test]
     fn csrf_field_is_read_from_the_form() {
         assert_eq!(csrf_field(b"name=x&csrf=abc"), Some("abc"));
