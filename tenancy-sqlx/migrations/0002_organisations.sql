@@ -147,7 +147,7 @@ AS $fn$
         )::text, 'UTF8'))
 $fn$;
 
--- Fills seq, prev_hash and hash. The per-tenant transaction lock serialises appends of one
+-- Checks the actor against the transaction's settings, then fills seq, prev_hash and hash. The per-tenant transaction lock serialises appends of one
 -- tenant, so concurrent appends chain one after the other (under READ COMMITTED the lookup of
 -- the previous entry runs after the lock is granted and sees the committed predecessor; under
 -- a stricter isolation a stale predecessor fails on the primary key instead of forking).
@@ -159,6 +159,16 @@ DECLARE
     last_seq  bigint;
     last_hash bytea;
 BEGIN
+    -- The actor cannot be claimed: a user entry in a transaction with a user set must name that
+    -- user, and a platform administrator entry needs a platform transaction of that admin.
+    IF NEW.actor_kind = 'user' AND tenancy.current_user_id() IS NOT NULL
+       AND NEW.actor_id IS DISTINCT FROM tenancy.current_user_id()::text THEN
+        RAISE EXCEPTION 'audit actor does not match the transaction''s user' USING ERRCODE = 'TY004';
+    END IF;
+    IF NEW.actor_kind = 'platform_admin'
+       AND NEW.actor_id IS DISTINCT FROM nullif(current_setting('tenancy.platform_admin_id', true), '') THEN
+        RAISE EXCEPTION 'audit actor does not match the platform administrator' USING ERRCODE = 'TY004';
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('tenancy.audit:' || NEW.tenant_id::text, 0));
     SELECT a.seq, a.hash INTO last_seq, last_hash
     FROM tenancy.audit_log a WHERE a.tenant_id = NEW.tenant_id

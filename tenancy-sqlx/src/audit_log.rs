@@ -5,7 +5,9 @@
 //! that takes a per-tenant transaction lock, so concurrent appends chain one after the other.
 //! The runtime role may only `SELECT` (its tenant's rows, through row level security) and
 //! `INSERT`; `UPDATE`, `DELETE` and `TRUNCATE` are revoked, and a trigger refuses them for
-//! everyone as defence in depth.
+//! everyone as defence in depth. The trigger also refuses a claimed actor: a [`Actor::User`] entry
+//! must name the transaction's user (when one is set), a [`Actor::PlatformAdmin`] entry needs a
+//! platform transaction of that administrator (SQLSTATE `TY004`).
 //!
 //! [`verify_chain`] recomputes every hash and link and reports the first entry that does not
 //! match. It detects edited entries and entries removed from the middle of the chain. Removing

@@ -196,7 +196,7 @@ async fn runtime_role_can_only_append() {
     let mut tx = org.pool.begin(&scope).await.unwrap();
     sqlx::query(
         "INSERT INTO tenancy.audit_log (tenant_id, seq, actor_kind, actor_id, action, prev_hash, hash) \
-         VALUES ($1, 1, 'user', 'forged', 'x.y', sha256('a'), sha256('b'))",
+         VALUES ($1, 1, 'job', 'forged', 'x.y', sha256('a'), sha256('b'))",
     )
     .bind(tenant.into_uuid())
     .execute(&mut *tx)
@@ -230,7 +230,7 @@ async fn audit_log_is_readable_per_tenant_only() {
     // B cannot write into A's chain.
     let err = sqlx::query(
         "INSERT INTO tenancy.audit_log (tenant_id, seq, actor_kind, actor_id, action, prev_hash, hash) \
-         VALUES ($1, 1, 'user', 'x', 'x.y', sha256('a'), sha256('b'))",
+         VALUES ($1, 1, 'job', 'x', 'x.y', sha256('a'), sha256('b'))",
     )
     .bind(a.into_uuid())
     .execute(&mut *tx)
@@ -319,5 +319,41 @@ async fn membership_and_lifecycle_changes_record_the_real_actor() {
     );
     audit_log::verify_chain(&mut tx).await.unwrap();
     drop(tx);
+    org.close().await;
+}
+
+/// The recorded actor cannot be claimed: in a user's tenant transaction an entry for another
+/// user or for a platform administrator is refused; jobs and API keys are free-form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actors_cannot_be_forged() {
+    let org = Org::new().await;
+    let owner = UserId::new_random();
+    let a = org.tenant("acme", owner).await;
+    let scope = org.scope(a.id, owner).await;
+    for actor in [
+        Actor::User(UserId::new_random()),
+        Actor::PlatformAdmin(org.admin.admin_id()),
+    ] {
+        let mut tx = org.pool.begin(&scope).await.unwrap();
+        let err = audit_log::append(&mut tx, &AuditEntry::new(actor.clone(), "x.y"))
+            .await
+            .unwrap_err();
+        let audit_log::AuditLogError::Database(e) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(sqlstate(e).as_deref(), Some("TY004"), "{actor}: {e}");
+    }
+    // Positive controls.
+    let mut tx = org.pool.begin(&scope).await.unwrap();
+    for actor in [
+        Actor::User(owner),
+        Actor::Job("nightly".into()),
+        Actor::ApiKey("key_1".into()),
+    ] {
+        audit_log::append(&mut tx, &AuditEntry::new(actor, "x.y"))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
     org.close().await;
 }
