@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use org_support::{Org, members};
 use tenancy_core::{DenyReason, Role, UserId};
+use tenancy_sqlx::audit_log::{self, Actor};
 use tenancy_sqlx::{InvitationError, Invitations};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,6 +74,30 @@ async fn accept_creates_the_membership_once_and_stores_only_a_hash() {
     .await
     .unwrap();
     assert_eq!((by, used), (Some(bob.into_uuid()), true));
+
+    // Both steps are in the tenant's audit trail, each with its real actor.
+    let mut tx = org.pool.begin(&s_owner).await.unwrap();
+    let trail: Vec<_> = audit_log::entries(&mut tx)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("invitation."))
+        .map(|e| (e.action, e.actor, e.target))
+        .collect();
+    let target = Some(invitation.id.to_string());
+    assert_eq!(
+        trail,
+        [
+            (
+                "invitation.created".to_owned(),
+                Actor::User(owner),
+                target.clone()
+            ),
+            ("invitation.accepted".to_owned(), Actor::User(bob), target),
+        ]
+    );
+    audit_log::verify_chain(&mut tx).await.unwrap();
+    drop(tx);
     org.close().await;
 }
 
