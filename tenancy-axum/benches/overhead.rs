@@ -29,8 +29,16 @@ use tenancy_core::{
 use tower::ServiceExt;
 
 const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes";
-const ITERS: u32 = 100_000;
-const ROUNDS: usize = 5;
+const ITERS_DEFAULT: u32 = 100_000;
+const ROUNDS_DEFAULT: usize = 5;
+
+/// `OVERHEAD_ITERS` / `OVERHEAD_ROUNDS` override the defaults (small values for callgrind).
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// An API-key style authenticator: one map lookup, the cheapest realistic authenticator.
 struct ApiKey {
@@ -66,12 +74,13 @@ fn request(auth: &(&'static str, String)) -> http::Request<Body> {
 }
 
 async fn rps(router: &Router, auth: &(&'static str, String)) -> f64 {
+    let iters = setting("OVERHEAD_ITERS", ITERS_DEFAULT);
     let start = Instant::now();
-    for _ in 0..ITERS {
+    for _ in 0..iters {
         let res = router.clone().oneshot(request(auth)).await.unwrap();
         assert_eq!(res.status(), 200);
     }
-    f64::from(ITERS) / start.elapsed().as_secs_f64()
+    f64::from(iters) / start.elapsed().as_secs_f64()
 }
 
 fn pipeline(authenticator: Arc<dyn Authenticator>) -> (Arc<TenantPipeline>, UserId) {
@@ -91,6 +100,10 @@ fn pipeline(authenticator: Arc<dyn Authenticator>) -> (Arc<TenantPipeline>, User
 }
 
 fn main() {
+    let (iters, rounds) = (
+        setting("OVERHEAD_ITERS", ITERS_DEFAULT),
+        setting("OVERHEAD_ROUNDS", ROUNDS_DEFAULT),
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -146,7 +159,7 @@ fn main() {
         let _ = rps(&with_jwt, &jwt_auth).await;
 
         let (mut best_bare, mut best_api, mut best_jwt) = (0f64, 0f64, 0f64);
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds {
             best_bare = best_bare.max(rps(&bare, &api_auth).await);
             best_api = best_api.max(rps(&with_api, &api_auth).await);
             best_jwt = best_jwt.max(rps(&with_jwt, &jwt_auth).await);
@@ -155,20 +168,20 @@ fn main() {
         let alone = |p: Arc<TenantPipeline>, auth: (&'static str, String)| async move {
             let req = request(&auth);
             let mut best = 0f64;
-            for _ in 0..ROUNDS {
+            for _ in 0..rounds {
                 let start = Instant::now();
-                for _ in 0..ITERS {
+                for _ in 0..iters {
                     let view = RequestView::from_request(&req);
                     assert!(p.run(&view).await.is_ok());
                 }
-                best = best.max(f64::from(ITERS) / start.elapsed().as_secs_f64());
+                best = best.max(f64::from(iters) / start.elapsed().as_secs_f64());
             }
             best
         };
         let api_alone = alone(api_pipeline_alone, api_auth.clone()).await;
         let jwt_alone = alone(jwt_pipeline_alone, jwt_auth.clone()).await;
         let per = |r: f64| Duration::from_secs_f64(1.0 / r);
-        println!("{ITERS} requests x {ROUNDS} rounds, best round, one core, in-process oneshot");
+        println!("{iters} requests x {rounds} rounds, best round, one core, in-process oneshot");
         println!(
             "bare router              {best_bare:>12.0} req/s  {:>9.2?}/req",
             per(best_bare)

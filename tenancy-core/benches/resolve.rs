@@ -12,8 +12,8 @@ use http::header::HOST;
 use http::{HeaderMap, HeaderValue};
 use tenancy_core::{
     AuthenticateError, Authenticator, CachingMembershipStore, CachingTenantStore, HeaderResolver,
-    InMemoryMembershipStore, InMemoryTenantStore, PathResolver, PipelineOutcome, Principal,
-    RequestView, Role, SubdomainResolver, Tenant, TenantId, TenantKey, TenantPipeline,
+    InMemoryMembershipStore, InMemoryTenantStore, MembershipStore, PathResolver, PipelineOutcome,
+    Principal, RequestView, Role, SubdomainResolver, Tenant, TenantId, TenantKey, TenantPipeline,
     TenantResolver, TenantStore, UserId,
 };
 
@@ -95,6 +95,24 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The two cache hits of a pipeline run, alone.
+    let slug_key = TenantKey::Slug("acme".parse().unwrap());
+    c.bench_function("cached_tenant_hit", |b| {
+        b.to_async(&rt)
+            .iter(|| async { cached.get(black_box(&slug_key)).await.unwrap().unwrap() })
+    });
+    let cached_members = CachingMembershipStore::new(members.clone());
+    rt.block_on(async { cached_members.role_of(acme.id, alice).await.unwrap() });
+    c.bench_function("cached_membership_hit", |b| {
+        b.to_async(&rt).iter(|| async {
+            cached_members
+                .role_of(black_box(acme.id), black_box(alice))
+                .await
+                .unwrap()
+                .unwrap()
+        })
+    });
+
     let pipeline = TenantPipeline::new(
         Arc::new(CachingTenantStore::new(tenants.clone())),
         Arc::new(CachingMembershipStore::new(members.clone())),
@@ -115,5 +133,40 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(resolve, benches);
+fn pipeline_header(c: &mut Criterion) {
+    // The configuration of tenancy-axum's overhead and rps benches: `X-Tenant` header, cached
+    // stores, a trivial authenticator.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tenants = InMemoryTenantStore::new();
+    let members = InMemoryMembershipStore::new();
+    let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    let alice = UserId::new_random();
+    tenants.insert(acme.clone());
+    members.insert(acme.id, alice, Role::Member);
+    let pipeline = TenantPipeline::new(
+        Arc::new(CachingTenantStore::new(tenants)),
+        Arc::new(CachingMembershipStore::new(members)),
+    )
+    .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    .with_authenticator(Arc::new(Fixed(alice)));
+    let mut headers = HeaderMap::new();
+    headers.insert("x-tenant", HeaderValue::from_static("acme"));
+    c.bench_function("pipeline_run_cached_header", |b| {
+        b.to_async(&rt).iter(|| async {
+            match pipeline
+                .run(black_box(&RequestView::new("/", &headers)))
+                .await
+                .unwrap()
+            {
+                PipelineOutcome::Scoped(s) => s,
+                PipelineOutcome::NoTenant { .. } => unreachable!(),
+            }
+        })
+    });
+}
+
+criterion_group!(resolve, benches, pipeline_header);
 criterion_main!(resolve);

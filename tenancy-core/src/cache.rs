@@ -216,12 +216,13 @@ mod caching {
         /// Whether `entry` may still be served, given its invalidation keys. `check_ttl` is
         /// false for an entry this very call just loaded (it is as fresh as a direct read, even
         /// with a zero TTL), true for one found in the cache.
-        fn is_fresh(
-            &self,
-            entry: &Entry<V>,
-            deps: impl IntoIterator<Item = D>,
-            check_ttl: bool,
-        ) -> bool {
+        ///
+        /// The keys are produced by `deps` only when some invalidation happened since the load
+        /// started: the common case (no invalidation at all) builds and clones nothing.
+        fn is_fresh<I>(&self, entry: &Entry<V>, deps: impl FnOnce() -> I, check_ttl: bool) -> bool
+        where
+            I: IntoIterator<Item = D>,
+        {
             let ttl = if entry.value.is_some() {
                 self.ttl
             } else {
@@ -237,7 +238,7 @@ mod caching {
                 .invalidations
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            deps.into_iter().all(|d| {
+            deps().into_iter().all(|d| {
                 inv.records
                     .get(&d)
                     .is_none_or(|(epoch, _)| *epoch <= entry.epoch)
@@ -246,7 +247,33 @@ mod caching {
 
         /// Looks `key` up, loading through `load` on a miss. Concurrent misses for one key
         /// share one load. Errors are returned, never cached.
+        ///
+        /// A hit that is still fresh is answered by a plain moka `get` (a small future, no
+        /// allocation); everything else (miss, stale or invalidated entry) takes the loading
+        /// path, boxed so that its much larger future does not weigh on every hit.
         async fn get<F, Fut, I>(
+            &self,
+            key: &K,
+            what: &'static str,
+            load: F,
+            deps: impl Fn(&K, &Option<V>) -> I,
+        ) -> Result<(Entry<V>, bool), StoreError>
+        where
+            F: Fn() -> Fut,
+            Fut: Future<Output = Result<Option<V>, StoreError>>,
+            I: IntoIterator<Item = D>,
+        {
+            if let Some(entry) = self.cache.get(key).await
+                && self.is_fresh(&entry, || deps(key, &entry.value), true)
+            {
+                return Ok((entry, false));
+            }
+            Box::pin(self.load(key, what, load, deps)).await
+        }
+
+        /// The miss path of [`get`](Self::get): get-or-load through moka (one load shared by
+        /// concurrent misses), re-checking freshness, at most [`MAX_RELOADS`] times.
+        async fn load<F, Fut, I>(
             &self,
             key: &K,
             what: &'static str,
@@ -276,7 +303,7 @@ mod caching {
                     .await
                     .map_err(|e| StoreError::new(what, e))?;
                 let loaded_here = loaded_here.load(Ordering::Relaxed);
-                if self.is_fresh(&entry, deps(key, &entry.value), !loaded_here) {
+                if self.is_fresh(&entry, || deps(key, &entry.value), !loaded_here) {
                     return Ok((entry, loaded_here));
                 }
                 self.cache.invalidate(key).await;

@@ -246,12 +246,10 @@ impl TenantPipeline {
                 tenant: tenant.slug.clone(),
             })?;
 
-        if !tenant.status.admits_requests() {
-            return Err(PipelineError::TenantInactive {
-                slug: tenant.slug.clone(),
-                status: tenant.status,
-            });
-        }
+        // Step 7, the status check, is the one `TenantScope::mint` makes (the scope's only
+        // constructor, so it cannot be skipped): a suspended, provisioning or expired tenant is
+        // refused there and mapped to `TenantInactive` below. Checking here as well only read the
+        // clock a second time.
         let scope = TenantScope::mint(tenant, principal.user_id, role, principal.kind).map_err(
             |e| match e {
                 AuthorizeError::TenantNotActive { slug, status } => {
