@@ -142,3 +142,63 @@ async fn databases_are_distinct_and_dropped_on_close() {
     assert!(exists);
     b.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn embedded_cluster_serves_and_stop_removes_it() {
+    use tenancy_sqlx::embedded::EmbeddedPostgres;
+
+    let pg = EmbeddedPostgres::start().await.unwrap();
+    let url = pg.url();
+    assert_eq!(
+        url,
+        format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port())
+    );
+    let data_dir = pg.data_dir().to_path_buf();
+    assert!(data_dir.join("PG_VERSION").is_file());
+
+    // Positive control: the cluster answers and we are its superuser.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (superuser, listen): (bool, String) = sqlx::query_as(
+        "SELECT rolsuper, current_setting('listen_addresses') FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(superuser);
+    assert_eq!(listen, "127.0.0.1");
+    pool.close().await;
+
+    pg.stop().await.unwrap();
+    assert!(!data_dir.exists(), "stop must delete the data directory");
+    assert!(
+        <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .is_err(),
+        "server must be gone"
+    );
+}
+
+#[tokio::test]
+async fn embedded_cluster_is_removed_on_drop() {
+    use tenancy_sqlx::embedded::EmbeddedPostgres;
+
+    let pg = EmbeddedPostgres::start().await.unwrap();
+    let url = pg.url();
+    let data_dir = pg.data_dir().to_path_buf();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    pool.close().await;
+
+    drop(pg);
+    assert!(!data_dir.exists(), "drop must delete the data directory");
+    assert!(
+        <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .is_err(),
+        "server must be gone"
+    );
+}
