@@ -126,9 +126,16 @@ where
                 match outcome {
                     Err(err) => Ok(refusal_response(Refusal::from(&err))),
                     Ok(PipelineOutcome::Scoped(scope)) => {
+                        // A disabled span (no subscriber wants it) records nothing; skipping
+                        // it saves the field lookups on every request.
                         for span in [&record, &parent] {
-                            span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-                            span.record("tenant_slug", tracing::field::display(scope.slug()));
+                            if !span.is_disabled() {
+                                span.record(
+                                    "tenant_id",
+                                    tracing::field::display(scope.tenant_id()),
+                                );
+                                span.record("tenant_slug", tracing::field::display(scope.slug()));
+                            }
                         }
                         ext.insert(scope.clone());
                         in_scope(scope, inner.call(req)).await

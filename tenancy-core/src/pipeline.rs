@@ -258,8 +258,11 @@ impl TenantPipeline {
                 other => PipelineError::internal(other),
             },
         )?;
-        span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-        span.record("tenant_slug", tracing::field::display(scope.slug()));
+        // A disabled span (no subscriber wants it) records nothing; skip the field lookups.
+        if !span.is_disabled() {
+            span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+            span.record("tenant_slug", tracing::field::display(scope.slug()));
+        }
         Ok(PipelineOutcome::Scoped(scope))
     }
 }

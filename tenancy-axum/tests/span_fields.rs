@@ -1,0 +1,164 @@
+//! The layer records `tenant_id` and `tenant_slug` on its `tenancy.request` span and on the
+//! caller's span (when that span declares the fields) for a scoped request, and records nothing
+//! for a refused one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response};
+use tenancy_axum::TenancyLayer;
+use tenancy_core::{
+    AuthenticateError, Authenticator, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore,
+    Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
+};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Instrument, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+struct UserHeader;
+
+#[async_trait::async_trait]
+impl Authenticator for UserHeader {
+    async fn authenticate(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError> {
+        Ok(req
+            .headers()
+            .get("x-user")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .map(Principal::user))
+    }
+}
+
+/// (span name, field, value) for every field recorded on a span, at creation or later. A layer
+/// over tracing-subscriber's registry, which tracks the current span (`Span::current`).
+type Fields = Mutex<Vec<(&'static str, String, String)>>;
+
+#[derive(Default, Clone)]
+struct Recorder {
+    fields: Arc<Fields>,
+}
+
+struct Collect<'a> {
+    span: &'static str,
+    out: &'a Fields,
+}
+
+impl Visit for Collect<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.out
+            .lock()
+            .unwrap()
+            .push((self.span, field.name().to_owned(), format!("{value:?}")));
+    }
+}
+
+impl<S> Layer<S> for Recorder
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
+        attrs.record(&mut Collect {
+            span: attrs.metadata().name(),
+            out: &self.fields,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let span = ctx.span(id).unwrap();
+        values.record(&mut Collect {
+            span: span.name(),
+            out: &self.fields,
+        });
+    }
+}
+
+#[test]
+fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
+    let tenants = InMemoryTenantStore::new();
+    let members = InMemoryMembershipStore::new();
+    let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    let alice = UserId::new_random();
+    members.insert(acme.id, alice, Role::Member);
+    let acme_id = acme.id;
+    tenants.insert(acme);
+    let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+        .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+        .with_authenticator(Arc::new(UserHeader));
+    let svc = ServiceBuilder::new()
+        .layer(TenancyLayer::new(Arc::new(pipeline)))
+        .service(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }));
+
+    let request = |tenant: &str| {
+        Request::builder()
+            .header("x-tenant", tenant)
+            .header("x-user", alice.to_string())
+            .body(())
+            .unwrap()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let rec = Recorder::default();
+    let subscriber = tracing_subscriber::registry().with(rec.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            // A caller span declaring the fields, as a TraceLayer span would.
+            let caller = tracing::info_span!(
+                "caller",
+                tenant_id = tracing::field::Empty,
+                tenant_slug = tracing::field::Empty
+            );
+            let res = svc
+                .clone()
+                .oneshot(request("acme"))
+                .instrument(caller)
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+
+            // A refused request (unknown tenant) records no tenant on its spans.
+            let refused = tracing::info_span!(
+                "refused",
+                tenant_id = tracing::field::Empty,
+                tenant_slug = tracing::field::Empty
+            );
+            let res = svc
+                .clone()
+                .oneshot(request("globex"))
+                .instrument(refused)
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 404);
+        });
+    });
+
+    let fields = rec.fields.lock().unwrap().clone();
+    for span in ["tenancy.request", "caller"] {
+        assert!(
+            fields.contains(&(span, "tenant_id".to_owned(), acme_id.to_string())),
+            "{span}: {fields:?}"
+        );
+        assert!(
+            fields.contains(&(span, "tenant_slug".to_owned(), "acme".to_owned())),
+            "{span}: {fields:?}"
+        );
+    }
+    assert!(
+        !fields.iter().any(|(span, _, _)| *span == "refused"),
+        "{fields:?}"
+    );
+    // Exactly one scoped request: one tenant_id on each of the layer's and the caller's span.
+    let layer_ids = fields
+        .iter()
+        .filter(|(span, f, _)| *span == "tenancy.request" && f == "tenant_id")
+        .count();
+    assert_eq!(layer_ids, 1, "{fields:?}");
+}
