@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use sqlx::{PgPool, Row as _};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row as _};
 
 /// How bad a finding is. A [`TenantPool`](crate::TenantPool) refuses to start on any
 /// [`Severity::Error`].
@@ -147,15 +147,37 @@ pub async fn audit(pool: &PgPool) -> Result<Vec<Finding>, AuditError> {
 }
 
 /// Audits the catalog as the pool's role.
+///
+/// Every query runs in one read-only transaction on one connection, so the audit also works
+/// through PgBouncer in transaction pooling mode (sqlx sends bound queries as named prepared
+/// statements, which only survive within one server transaction there) and sees one snapshot.
 pub async fn audit_with(pool: &PgPool, options: &AuditOptions) -> Result<Vec<Finding>, AuditError> {
-    let mut out = audit_runtime_role(pool, options).await?;
-    tables(pool, options, &mut out).await?;
-    policies(pool, options, &mut out).await?;
-    accessors(pool, &mut out).await?;
-    views(pool, &mut out).await?;
-    security_definer(pool, options, &mut out).await?;
-    uniques(pool, options, &mut out).await?;
-    foreign_keys(pool, options, &mut out).await?;
+    let mut tx = pool
+        .begin_with(AssertSqlSafe(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        ))
+        .await?;
+    let conn: &mut PgConnection = &mut tx;
+    let mut out = audit_runtime_role(conn, options).await?;
+    tables(conn, options, &mut out).await?;
+    policies(conn, options, &mut out).await?;
+    accessors(conn, &mut out).await?;
+    views(conn, &mut out).await?;
+    security_definer(conn, options, &mut out).await?;
+    uniques(conn, options, &mut out).await?;
+    foreign_keys(conn, options, &mut out).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Only the runtime-role checks, in their own read-only transaction (see [`audit_with`]).
+pub(crate) async fn audit_runtime_role_only(
+    pool: &PgPool,
+    options: &AuditOptions,
+) -> Result<Vec<Finding>, AuditError> {
+    let mut tx = pool.begin_with(AssertSqlSafe("BEGIN READ ONLY")).await?;
+    let out = audit_runtime_role(&mut tx, options).await?;
+    tx.commit().await?;
     Ok(out)
 }
 
@@ -183,7 +205,7 @@ macro_rules! user_schemas {
 
 /// Only the checks on the runtime role itself: superuser, `BYPASSRLS`, owner of a tenant table.
 pub(crate) async fn audit_runtime_role(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     options: &AuditOptions,
 ) -> Result<Vec<Finding>, AuditError> {
     let mut out = Vec::new();
@@ -191,7 +213,7 @@ pub(crate) async fn audit_runtime_role(
         "SELECT current_user::text AS me, r.rolsuper, r.rolbypassrls \
          FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     let me: String = row.try_get("me")?;
     if row.try_get::<bool, _>("rolsuper")? {
@@ -218,7 +240,7 @@ pub(crate) async fn audit_runtime_role(
            AND pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE') ORDER BY 1"
     ))
     .bind(&options.tenant_column)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for t in owned {
         out.push(finding(
@@ -233,7 +255,11 @@ pub(crate) async fn audit_runtime_role(
     Ok(out)
 }
 
-async fn tables(pool: &PgPool, o: &AuditOptions, out: &mut Vec<Finding>) -> Result<(), AuditError> {
+async fn tables(
+    conn: &mut PgConnection,
+    o: &AuditOptions,
+    out: &mut Vec<Finding>,
+) -> Result<(), AuditError> {
     let rows = sqlx::query(concat!(
         "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, \
            c.relrowsecurity, c.relforcerowsecurity, a.attnotnull, \
@@ -246,7 +272,7 @@ async fn tables(pool: &PgPool, o: &AuditOptions, out: &mut Vec<Finding>) -> Resu
          WHERE c.relkind IN ('r', 'p') AND ", user_schemas!(), " ORDER BY 1"
     ))
     .bind(&o.tenant_column)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         let name: String = r.try_get("name")?;
@@ -308,7 +334,7 @@ async fn tables(pool: &PgPool, o: &AuditOptions, out: &mut Vec<Finding>) -> Resu
 }
 
 async fn policies(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     _o: &AuditOptions,
     out: &mut Vec<Finding>,
 ) -> Result<(), AuditError> {
@@ -324,7 +350,7 @@ async fn policies(
         user_schemas!(),
         " ORDER BY 1"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         let name: String = r.try_get("name")?;
@@ -363,7 +389,7 @@ fn is_catch_all(expr: &str) -> bool {
     bare == "true" || e.contains("is null") || e.contains("coalesce(") || e.contains(" or true")
 }
 
-async fn accessors(pool: &PgPool, out: &mut Vec<Finding>) -> Result<(), AuditError> {
+async fn accessors(conn: &mut PgConnection, out: &mut Vec<Finding>) -> Result<(), AuditError> {
     let rows = sqlx::query(
         "SELECT f.name, p.provolatile::text AS volatility \
          FROM unnest(ARRAY['current_tenant_id', 'current_user_id', 'current_member_role', 'current_schema_tenant']) AS f(name) \
@@ -371,7 +397,7 @@ async fn accessors(pool: &PgPool, out: &mut Vec<Finding>) -> Result<(), AuditErr
            AND p.pronamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'tenancy') \
          ORDER BY 1",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         let name = format!("tenancy.{}", r.try_get::<String, _>("name")?);
@@ -399,7 +425,7 @@ async fn accessors(pool: &PgPool, out: &mut Vec<Finding>) -> Result<(), AuditErr
     Ok(())
 }
 
-async fn views(pool: &PgPool, out: &mut Vec<Finding>) -> Result<(), AuditError> {
+async fn views(conn: &mut PgConnection, out: &mut Vec<Finding>) -> Result<(), AuditError> {
     let rows = sqlx::query_scalar::<_, String>(concat!(
         "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -408,7 +434,7 @@ async fn views(pool: &PgPool, out: &mut Vec<Finding>) -> Result<(), AuditError> 
            AND NOT coalesce(pg_catalog.array_to_string(c.reloptions, ',') ~* 'security_invoker=(true|on|yes|1)', false) \
          ORDER BY 1"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for v in rows {
         out.push(finding(
@@ -424,7 +450,7 @@ async fn views(pool: &PgPool, out: &mut Vec<Finding>) -> Result<(), AuditError> 
 }
 
 async fn security_definer(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     o: &AuditOptions,
     out: &mut Vec<Finding>,
 ) -> Result<(), AuditError> {
@@ -437,7 +463,7 @@ async fn security_definer(
         " \
            AND pg_catalog.has_function_privilege(current_user, p.oid, 'EXECUTE') ORDER BY 1"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         let name: String = r.try_get("name")?;
@@ -458,7 +484,7 @@ async fn security_definer(
 }
 
 async fn uniques(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     o: &AuditOptions,
     out: &mut Vec<Finding>,
 ) -> Result<(), AuditError> {
@@ -474,7 +500,7 @@ async fn uniques(
            AND NOT (a.attnum = ANY (x.indkey::int2[])) ORDER BY 1, 2"
     ))
     .bind(&o.tenant_column)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         let tbl: String = r.try_get("tbl")?;
@@ -493,7 +519,7 @@ async fn uniques(
 }
 
 async fn foreign_keys(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     o: &AuditOptions,
     out: &mut Vec<Finding>,
 ) -> Result<(), AuditError> {
@@ -509,7 +535,7 @@ async fn foreign_keys(
            AND NOT (a.attnum = ANY (k.conkey) AND ra.attnum = ANY (k.confkey)) ORDER BY 1, 2"
     ))
     .bind(&o.tenant_column)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     for r in rows {
         let tbl: String = r.try_get("tbl")?;

@@ -58,8 +58,26 @@
 //!
 //! # PgBouncer
 //!
-//! Transaction pooling works: the library keeps no session state and opens every tenant
-//! transaction with one simple-query message. sqlx prepares statements by name; with
-//! PgBouncer < 1.21 in transaction mode turn the statement cache off
-//! (`PgConnectOptions::statement_cache_capacity(0)`), or use PgBouncer's
-//! `max_prepared_statements` (1.21+).
+//! Transaction pooling works, and the isolation suite runs through PgBouncer 1.18 (Debian 12's)
+//! in `pool_mode = transaction` on every `cargo xtask test`. The library keeps no session state:
+//! every tenant transaction opens with one simple-query message, the catalog audit runs in one
+//! read-only transaction, and the release check is a simple query.
+//!
+//! sqlx 0.9 sends every query with bind parameters as a *named* prepared statement, even with
+//! `statement_cache_capacity(0)`. Through PgBouncer before 1.21 such a statement only lives as
+//! long as the server connection stays with the client, so:
+//!
+//! - run bound queries inside a transaction ([`TenantPool::begin`](crate::TenantPool::begin)
+//!   always does), never in autocommit on the pool;
+//! - configure PgBouncer to drop the statements when it hands a server to another client:
+//!
+//! ```text
+//! pool_mode = transaction
+//! server_reset_query = DEALLOCATE ALL
+//! server_reset_query_always = 1
+//! ```
+//!
+//! - and connect with `statement_cache_capacity(0)` so sqlx does not expect a statement it
+//!   prepared in an earlier transaction to still exist.
+//!
+//! PgBouncer 1.21+ can instead track prepared statements itself (`max_prepared_statements`).

@@ -224,7 +224,7 @@ impl TenantPoolOptions {
         let findings = if self.refuse_on_audit_errors {
             audit::audit_with(&pool, &self.audit).await
         } else {
-            audit::audit_runtime_role(&pool, &self.audit).await
+            audit::audit_runtime_role_only(&pool, &self.audit).await
         }
         .map_err(PoolError::Audit)?;
         let errors: Vec<Finding> = findings

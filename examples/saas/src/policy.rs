@@ -75,77 +75,77 @@ pub fn app_policy() -> Result<Policy, PolicyError> {
 pub mod marker {
     use super::*;
 
-    /// [`LEADS_READ`](super::LEADS_READ) as a type.
+    /// [`LEADS_READ`] as a type.
     #[derive(Debug)]
     pub struct LeadsRead;
     impl PermissionMarker for LeadsRead {
         const PERMISSION: Permission = LEADS_READ;
     }
 
-    /// [`LEADS_CREATE`](super::LEADS_CREATE) as a type.
+    /// [`LEADS_CREATE`] as a type.
     #[derive(Debug)]
     pub struct LeadsCreate;
     impl PermissionMarker for LeadsCreate {
         const PERMISSION: Permission = LEADS_CREATE;
     }
 
-    /// [`LEADS_UPDATE`](super::LEADS_UPDATE) as a type.
+    /// [`LEADS_UPDATE`] as a type.
     #[derive(Debug)]
     pub struct LeadsUpdate;
     impl PermissionMarker for LeadsUpdate {
         const PERMISSION: Permission = LEADS_UPDATE;
     }
 
-    /// [`LEADS_DELETE`](super::LEADS_DELETE) as a type.
+    /// [`LEADS_DELETE`] as a type.
     #[derive(Debug)]
     pub struct LeadsDelete;
     impl PermissionMarker for LeadsDelete {
         const PERMISSION: Permission = LEADS_DELETE;
     }
 
-    /// [`CAMPAIGNS_READ`](super::CAMPAIGNS_READ) as a type.
+    /// [`CAMPAIGNS_READ`] as a type.
     #[derive(Debug)]
     pub struct CampaignsRead;
     impl PermissionMarker for CampaignsRead {
         const PERMISSION: Permission = CAMPAIGNS_READ;
     }
 
-    /// [`CAMPAIGNS_MANAGE`](super::CAMPAIGNS_MANAGE) as a type.
+    /// [`CAMPAIGNS_MANAGE`] as a type.
     #[derive(Debug)]
     pub struct CampaignsManage;
     impl PermissionMarker for CampaignsManage {
         const PERMISSION: Permission = CAMPAIGNS_MANAGE;
     }
 
-    /// [`MEMBERS_READ`](super::MEMBERS_READ) as a type.
+    /// [`MEMBERS_READ`] as a type.
     #[derive(Debug)]
     pub struct MembersRead;
     impl PermissionMarker for MembersRead {
         const PERMISSION: Permission = MEMBERS_READ;
     }
 
-    /// [`MEMBERS_MANAGE`](super::MEMBERS_MANAGE) as a type.
+    /// [`MEMBERS_MANAGE`] as a type.
     #[derive(Debug)]
     pub struct MembersManage;
     impl PermissionMarker for MembersManage {
         const PERMISSION: Permission = MEMBERS_MANAGE;
     }
 
-    /// [`INVITATIONS_CREATE`](super::INVITATIONS_CREATE) as a type.
+    /// [`INVITATIONS_CREATE`] as a type.
     #[derive(Debug)]
     pub struct InvitationsCreate;
     impl PermissionMarker for InvitationsCreate {
         const PERMISSION: Permission = INVITATIONS_CREATE;
     }
 
-    /// [`AUDIT_READ`](super::AUDIT_READ) as a type.
+    /// [`AUDIT_READ`] as a type.
     #[derive(Debug)]
     pub struct AuditRead;
     impl PermissionMarker for AuditRead {
         const PERMISSION: Permission = AUDIT_READ;
     }
 
-    /// [`ORG_UPDATE`](super::ORG_UPDATE) as a type.
+    /// [`ORG_UPDATE`] as a type.
     #[derive(Debug)]
     pub struct OrgUpdate;
     impl PermissionMarker for OrgUpdate {

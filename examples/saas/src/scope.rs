@@ -14,7 +14,7 @@ use tenancy_core::{PlatformScope, Principal, TenantScope};
 use crate::error::ApiError;
 
 /// The tenant scope the layer minted: the adapter's
-/// [`CurrentTenant`](tenancy_axum::CurrentTenant), with its rejection (400 `tenant_required`
+/// [`CurrentTenant`], with its rejection (400 `tenant_required`
 /// when the request selected no tenant) as an [`ApiError`]; an anonymous request without a
 /// tenant is 401, like an anonymous request with one.
 #[derive(Debug, Clone)]

@@ -26,12 +26,12 @@ use crate::pgbouncer::PgBouncer;
 
 /// Test targets run a second time through PgBouncer, when their file exists.
 ///
-/// `must_pass: false` marks a target that is run and reported but does not fail the run. The
-/// isolation suite is such a target for now: `TenantPool::connect_with` runs its catalog audit
-/// (and the release hygiene check) as bound queries outside a transaction, which sqlx 0.9 sends
-/// as a named statement in two round trips, and PgBouncer 1.18 in transaction mode answers
-/// `26000 prepared statement "sqlx_s_1" does not exist` (see `tenancy_sqlx::testing`). Flip it
-/// to `true` once those queries run inside a transaction or through `sqlx::raw_sql`.
+/// `must_pass: false` would mark a target that is run and reported but does not fail the run;
+/// every target must pass today. Through PgBouncer 1.18 in transaction mode, sqlx 0.9 bound
+/// queries work only inside a transaction (they are named prepared statements; the PgBouncer
+/// config deallocates them when a server is released), so the library runs every bound query in a
+/// transaction: tenant and platform transactions, the catalog audit, the release check (a simple
+/// query).
 const PGBOUNCER_TEST_TARGETS: &[PgBouncerTarget] = &[
     PgBouncerTarget {
         package: "tenancy-sqlx",
@@ -43,7 +43,7 @@ const PGBOUNCER_TEST_TARGETS: &[PgBouncerTarget] = &[
         package: "tenancy-sqlx",
         test: "isolation",
         path: "tenancy-sqlx/tests/isolation.rs",
-        must_pass: false,
+        must_pass: true,
     },
 ];
 
