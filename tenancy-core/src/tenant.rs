@@ -60,7 +60,12 @@ impl TenantStatus {
 
     /// Whether a request for this tenant may proceed now.
     pub fn admits_requests(&self) -> bool {
-        self.admits_requests_at(OffsetDateTime::now_utc())
+        match self {
+            // Only a trial depends on the time: the hot path reads no clock for the others.
+            Self::Trial { .. } => self.admits_requests_at(OffsetDateTime::now_utc()),
+            Self::Active => true,
+            Self::Provisioning | Self::Suspended | Self::Deleted => false,
+        }
     }
 
     /// Whether the lifecycle allows moving from `self` to `next`.
