@@ -45,6 +45,12 @@ const PGBOUNCER_TEST_TARGETS: &[PgBouncerTarget] = &[
         path: "tenancy-sqlx/tests/isolation.rs",
         must_pass: true,
     },
+    PgBouncerTarget {
+        package: "tenancy-tests",
+        test: "isolation_harness",
+        path: "tests/tests/isolation_harness.rs",
+        must_pass: true,
+    },
 ];
 
 struct PgBouncerTarget {
