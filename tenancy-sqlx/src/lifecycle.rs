@@ -1,18 +1,21 @@
-//! Tenant lifecycle through the library: create with a first owner, suspend, activate, soft
-//! delete. Each operation runs in one platform transaction, writes an audit entry into the
-//! tenant's log (actor: the platform administrator) and, after commit, invalidates the caches.
+//! Tenant lifecycle through the library: create with a first owner (by a platform administrator
+//! or self-serve by the creator), rename, suspend, activate, soft delete. Each operation runs in
+//! one platform-role transaction, writes an audit entry into the tenant's log (actor: the
+//! platform administrator, or the user for self-serve creation and renaming) and, after commit,
+//! invalidates the caches.
 
 use std::fmt;
 use std::sync::Arc;
 
+use sqlx::PgConnection;
 use tenancy_core::{
     IsolationMode, MembershipCacheInvalidator, PlatformScope, Role, SlugPolicy, Tenant,
-    TenantCacheInvalidator, TenantId, TenantSlug, TenantStatus, UserId,
+    TenantCacheInvalidator, TenantId, TenantScope, TenantSlug, TenantStatus, UserId,
 };
 
 use crate::audit_log::{self, Actor, AuditEntry, AuditLogError};
 use crate::membership::{self, MembershipError};
-use crate::{PlatformPool, PlatformTx, TxError, settings};
+use crate::{PlatformPool, TxError, settings};
 
 /// Why a lifecycle operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,9 @@ pub enum LifecycleError {
     /// A registry row could not be decoded.
     #[error("tenant registry row `{0}` is invalid")]
     Corrupt(TenantId),
+    /// A display name is empty (or only whitespace).
+    #[error("display name is empty")]
+    EmptyName,
 }
 
 fn db(e: sqlx::Error) -> LifecycleError {
@@ -93,13 +99,72 @@ impl fmt::Debug for Lifecycle {
 
 /// Sets the tenant being administered transaction-locally, so the tenant tables' policies admit
 /// the writes even when the platform role does not bypass row level security.
-async fn enter_tenant(tx: &mut PlatformTx, id: TenantId) -> Result<(), LifecycleError> {
+async fn enter_tenant(tx: &mut PgConnection, id: TenantId) -> Result<(), LifecycleError> {
     sqlx::query("SELECT pg_catalog.set_config($1, $2, true)")
         .bind(settings::TENANT_ID)
         .bind(id.to_string())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
+    Ok(())
+}
+
+/// Inserts the registry row, the first owner and the `tenant.created` audit entry in `conn`'s
+/// open transaction.
+async fn insert_tenant_with_owner(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+    owner: UserId,
+    actor: Actor,
+    self_serve: bool,
+) -> Result<(), LifecycleError> {
+    let (status, trial_until) = match &tenant.status {
+        TenantStatus::Trial { until } => ("trial", Some(*until)),
+        other => (other.as_str(), None),
+    };
+    let (isolation, schema) = match &tenant.isolation {
+        IsolationMode::SharedTable => ("shared_table", None),
+        IsolationMode::Schema { schema } => ("schema", Some(schema.as_str())),
+    };
+    sqlx::query(
+        "INSERT INTO tenancy.tenants (id, slug, display_name, status, trial_until, plan, \
+         isolation, schema_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(tenant.id.into_uuid())
+    .bind(tenant.slug.as_str())
+    .bind(&tenant.display_name)
+    .bind(status)
+    .bind(trial_until)
+    .bind(&tenant.plan)
+    .bind(isolation)
+    .bind(schema)
+    .execute(&mut *conn)
+    .await
+    .map_err(
+        |e| match e.as_database_error().and_then(|d| d.constraint()) {
+            Some("tenants_live_slug") => LifecycleError::SlugTaken(tenant.slug.clone()),
+            Some(_) if membership::sqlstate_is(&e, "23505") => LifecycleError::Conflict(tenant.id),
+            _ => LifecycleError::Database(e),
+        },
+    )?;
+    enter_tenant(conn, tenant.id).await?;
+    membership::insert_membership(conn, owner, Role::Owner).await?;
+    let mut details = serde_json::json!({
+        "slug": tenant.slug.as_str(),
+        "status": status,
+        "owner": owner.to_string(),
+    });
+    if self_serve {
+        details["self_serve"] = serde_json::Value::Bool(true);
+    }
+    audit_log::append_conn(
+        conn,
+        tenant.id,
+        &AuditEntry::new(actor, "tenant.created")
+            .with_target(tenant.id.to_string())
+            .with_details(details),
+    )
+    .await?;
     Ok(())
 }
 
@@ -138,55 +203,102 @@ impl Lifecycle {
         owner: UserId,
     ) -> Result<(), LifecycleError> {
         let mut tx = pool.begin(scope).await?;
-        let (status, trial_until) = match &tenant.status {
-            TenantStatus::Trial { until } => ("trial", Some(*until)),
-            other => (other.as_str(), None),
-        };
-        let (isolation, schema) = match &tenant.isolation {
-            IsolationMode::SharedTable => ("shared_table", None),
-            IsolationMode::Schema { schema } => ("schema", Some(schema.as_str())),
-        };
-        sqlx::query(
-            "INSERT INTO tenancy.tenants (id, slug, display_name, status, trial_until, plan, \
-             isolation, schema_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(tenant.id.into_uuid())
-        .bind(tenant.slug.as_str())
-        .bind(&tenant.display_name)
-        .bind(status)
-        .bind(trial_until)
-        .bind(&tenant.plan)
-        .bind(isolation)
-        .bind(schema)
-        .execute(&mut *tx)
-        .await
-        .map_err(
-            |e| match e.as_database_error().and_then(|d| d.constraint()) {
-                Some("tenants_live_slug") => LifecycleError::SlugTaken(tenant.slug.clone()),
-                Some(_) if membership::sqlstate_is(&e, "23505") => {
-                    LifecycleError::Conflict(tenant.id)
-                }
-                _ => LifecycleError::Database(e),
-            },
-        )?;
-        enter_tenant(&mut tx, tenant.id).await?;
-        membership::insert_membership(&mut tx, owner, Role::Owner).await?;
-        audit_log::append_conn(
-            &mut tx,
-            tenant.id,
-            &AuditEntry::new(Actor::PlatformAdmin(scope.admin_id()), "tenant.created")
-                .with_target(tenant.id.to_string())
-                .with_details(serde_json::json!({
-                    "slug": tenant.slug.as_str(),
-                    "status": status,
-                    "owner": owner.to_string(),
-                })),
-        )
-        .await?;
+        let actor = Actor::PlatformAdmin(scope.admin_id());
+        insert_tenant_with_owner(&mut tx, tenant, owner, actor, false).await?;
         tx.commit().await?;
         self.tenants.invalidate(tenant.id, &tenant.slug);
         self.members.invalidate_membership(tenant.id, owner);
         Ok(())
+    }
+
+    /// Self-serve sign-up: records `tenant` with `creator` as its first owner and the audit entry
+    /// `tenant.created` (actor: the creator, details `self_serve: true`), all in ONE transaction
+    /// of the platform role — nothing is left half-created if any step fails.
+    ///
+    /// No [`PlatformScope`] is needed, but only code holding the [`PlatformPool`] can call it:
+    /// the application decides who may create organisations (a signed-in user, rate limits,
+    /// plans); `tenant` is taken as given, so build it server-side (new random id, the status
+    /// and plan the product grants), never from request fields beyond slug and name.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, user: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{Tenant, TenantId};
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+    /// tenancy_sqlx::Lifecycle::new().create_self_serve(pool, user, &acme).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_self_serve(
+        &self,
+        pool: &PlatformPool,
+        creator: UserId,
+        tenant: &Tenant,
+    ) -> Result<(), LifecycleError> {
+        let mut tx = pool.begin_for_user(creator).await?;
+        insert_tenant_with_owner(&mut tx, tenant, creator, Actor::User(creator), true).await?;
+        tx.commit().await.map_err(TxError::Commit)?;
+        tracing::info!(tenant_id = %tenant.id, user_id = %creator, "tenant created (self-serve)");
+        self.tenants.invalidate(tenant.id, &tenant.slug);
+        self.members.invalidate_membership(tenant.id, creator);
+        Ok(())
+    }
+
+    /// Renames the scope's tenant (its display name; the slug never changes) in one platform-role
+    /// transaction with the audit entry `tenant.renamed` (actor: the scope's user), then
+    /// invalidates the tenant cache. The tenant is the scope's, never an id from a request; who
+    /// may rename (e.g. admins and above) is the caller's policy.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let renamed = tenancy_sqlx::Lifecycle::new().rename(pool, scope, "Acme Ltd").await?;
+    /// assert_eq!(renamed.display_name, "Acme Ltd");
+    /// # Ok(()) }
+    /// ```
+    pub async fn rename(
+        &self,
+        pool: &PlatformPool,
+        scope: &TenantScope,
+        name: &str,
+    ) -> Result<Tenant, LifecycleError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(LifecycleError::EmptyName);
+        }
+        let id = scope.tenant_id();
+        let mut tx = pool.begin_for_user(scope.user_id()).await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT display_name FROM tenancy.tenants WHERE id = $1 AND status <> 'deleted' \
+             FOR UPDATE",
+        )
+        .bind(id.into_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let (previous,) = row.ok_or(LifecycleError::NotFound(id))?;
+        sqlx::query(
+            "UPDATE tenancy.tenants SET display_name = $2, updated_at = pg_catalog.now() \
+             WHERE id = $1",
+        )
+        .bind(id.into_uuid())
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        enter_tenant(&mut tx, id).await?;
+        audit_log::append_conn(
+            &mut tx,
+            id,
+            &AuditEntry::new(Actor::from_scope(scope), "tenant.renamed")
+                .with_target(id.to_string())
+                .with_details(serde_json::json!({ "from": previous, "to": name })),
+        )
+        .await?;
+        tx.commit().await.map_err(TxError::Commit)?;
+        self.tenants.invalidate(id, scope.slug());
+        let mut renamed = scope.tenant().clone();
+        renamed.display_name = name.to_owned();
+        Ok(renamed)
     }
 
     /// Suspends an active or trial tenant.

@@ -82,6 +82,21 @@ impl PlatformPool {
         Ok(PlatformTx { tx, admin })
     }
 
+    /// Opens a platform-role transaction for `user` acting on their own behalf, with no
+    /// administrator. Crate-private: only audited [`Lifecycle`](crate::Lifecycle) operations
+    /// (self-serve creation, renaming) use it, each confined to one tenant.
+    pub(crate) async fn begin_for_user(
+        &self,
+        user: UserId,
+    ) -> Result<Transaction<'static, Postgres>, TxError> {
+        tracing::info!(user_id = %user, "self-serve platform transaction begins");
+        let sql = tx::user_begin_sql(user, self.settings);
+        self.pool
+            .begin_with(AssertSqlSafe(sql))
+            .await
+            .map_err(TxError::Begin)
+    }
+
     /// How many connections the release check has closed.
     pub fn discarded_connections(&self) -> u64 {
         self.discarded.load(Ordering::Relaxed)

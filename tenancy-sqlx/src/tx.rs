@@ -101,6 +101,17 @@ pub(crate) fn platform_begin_sql(admin: tenancy_core::UserId, settings: TxSettin
     sql
 }
 
+/// `BEGIN` plus the acting user and the timeout, one round trip: a platform-role transaction a
+/// user opens on their own behalf through an audited library operation (self-serve sign-up,
+/// renaming their organisation); no platform administrator is set.
+pub(crate) fn user_begin_sql(user: tenancy_core::UserId, settings: TxSettings) -> String {
+    let mut sql = String::with_capacity(256);
+    sql.push_str("BEGIN; SELECT 1");
+    push_set(&mut sql, settings::USER_ID, &user.to_string());
+    push_timeout(&mut sql, settings);
+    sql
+}
+
 pub(crate) fn is_missing_schema(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .and_then(|e| e.code())

@@ -235,6 +235,7 @@ impl From<LifecycleError> for ApiError {
             LifecycleError::SlugTaken(_) => {
                 Self::conflict("slug_taken", "this organisation slug is taken")
             }
+            LifecycleError::EmptyName => Self::invalid("`name` is required"),
             other => Self::internal(&other),
         }
     }

@@ -1214,8 +1214,13 @@ async fn organisation_rename_needs_admin() {
         .map(|e| e["action"].clone())
         .collect();
     assert_eq!(actions.first(), Some(&json!("tenant.created")));
-    assert_eq!(actions.last(), Some(&json!("org.renamed")));
+    assert_eq!(actions.last(), Some(&json!("tenant.renamed")));
     assert_eq!(r.body[0]["actor"], format!("user:{}", w.owner_a.id));
+    // Self-serve creation and renaming are the library's audited operations.
+    assert_eq!(r.body[0]["details"]["self_serve"], json!(true));
+    let last = r.body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], format!("user:{}", w.admin_a.id));
+    assert_eq!(last["details"]["to"], "Acme Corp");
     let r = t
         .send(
             Req::get("/api/audit")
@@ -1228,7 +1233,7 @@ async fn organisation_rename_needs_admin() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|e| e["action"] != "org.renamed")
+            .all(|e| e["action"] != "tenant.renamed")
     );
     // Globex is untouched.
     let me = t.send(Req::get("/api/me").token(&w.owner_b.token)).await;

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenancy_core::{PlatformAdmins as _, SlugPolicy, Tenant, TenantId, UserId};
-use tenancy_sqlx::TenantStoreError;
 use uuid::Uuid;
 
 use super::json::{Body, email, required_text};
@@ -153,14 +152,7 @@ pub(crate) async fn create_org(
         .map_err(|e| ApiError::invalid(format!("`slug`: {e}")))?;
     let name = required_text("name", &body.name, 200)?;
     let tenant = Tenant::new(TenantId::new_random(), slug, name);
-    crate::members::create_org_with_owner(&state, &tenant, caller.user_id)
-        .await
-        .map_err(|e| match e {
-            TenantStoreError::SlugTaken(_) => {
-                ApiError::conflict("slug_taken", "this organisation slug is taken")
-            }
-            other => ApiError::internal(&other),
-        })?;
+    crate::members::create_org_with_owner(&state, &tenant, caller.user_id).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": tenant.id, "slug": tenant.slug })),
