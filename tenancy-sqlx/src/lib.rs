@@ -56,7 +56,7 @@ pub use audit::{AuditError, AuditOptions, Finding, FindingKind, Severity, audit,
 pub use invitation::{
     AcceptedInvitation, Invitation, InvitationError, InvitationToken, Invitations,
 };
-pub use lifecycle::{Lifecycle, LifecycleError};
+pub use lifecycle::{Lifecycle, LifecycleError, TenantOverview};
 pub use membership::{Member, Members, MembershipError, MembershipSummary, PgMembershipStore};
 pub use platform::{PlatformPool, PlatformTx};
 pub use pool::{

@@ -72,7 +72,7 @@ pub struct PgTenantStore {
     invalidator: Arc<dyn TenantCacheInvalidator>,
 }
 
-const COLUMNS: &str = "id, slug, display_name, status, trial_until, plan, isolation, schema_name, created_at, updated_at";
+pub(crate) const COLUMNS: &str = "id, slug, display_name, status, trial_until, plan, isolation, schema_name, created_at, updated_at";
 
 impl PgTenantStore {
     /// A store over `pool`, with no cache to invalidate.
@@ -233,7 +233,7 @@ fn status_columns(status: &TenantStatus) -> (&'static str, Option<OffsetDateTime
     }
 }
 
-fn decode(row: &PgRow) -> Result<Tenant, TenantStoreError> {
+pub(crate) fn decode(row: &PgRow) -> Result<Tenant, TenantStoreError> {
     let db = TenantStoreError::Database;
     let id: uuid::Uuid = row.try_get("id").map_err(db)?;
     let corrupt = || TenantStoreError::Corrupt(id.to_string());

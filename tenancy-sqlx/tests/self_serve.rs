@@ -165,3 +165,62 @@ async fn rename_is_audited_confined_and_evicts_the_cache() {
     drop(tx);
     org.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overview_counts_members_per_tenant_with_a_platform_role_without_bypassrls() {
+    let org = Org::new().await;
+    // The fixture's platform login role has BYPASSRLS; the overview must not need it. A login
+    // role of this test only (roles are cluster-wide: the shared one is left alone).
+    let role = format!("tenancy_test_np_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{role}' IN ROLE tenancy_platform"
+    )))
+    .execute(org.db.admin_pool())
+    .await
+    .unwrap();
+    let platform = tenancy_sqlx::PlatformPool::connect_with(
+        sqlx::postgres::PgPoolOptions::new().max_connections(1),
+        org.db
+            .platform_connect_options()
+            .unwrap()
+            .username(&role)
+            .password(&role),
+    )
+    .await
+    .unwrap();
+    let (ua, ub) = (UserId::new_random(), UserId::new_random());
+    let a = org.tenant("acme", ua).await;
+    let b = org.tenant("globex", ub).await;
+    org.seed(a.id, UserId::new_random(), Role::Member).await;
+    org.seed(a.id, UserId::new_random(), Role::Admin).await;
+    let gone = org.tenant("gone", UserId::new_random()).await;
+    let lc = Lifecycle::new();
+    lc.soft_delete(&org.platform, &org.admin, gone.id)
+        .await
+        .unwrap();
+
+    let rows = lc.overview(&platform, &org.admin).await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| (r.tenant.slug.to_string(), r.member_count))
+        .collect();
+    assert_eq!(got, [("acme".to_owned(), 3), ("globex".to_owned(), 1)]);
+    assert_eq!(rows[0].tenant.id, a.id);
+    assert_eq!(rows[1].tenant.id, b.id);
+
+    // Control: the same role counting across tenants without entering them sees nothing, so
+    // the counts above come from entering each tenant, not from a bypass.
+    let mut tx = platform.begin(&org.admin).await.unwrap();
+    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.memberships")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(visible, 0);
+    drop(tx);
+    platform.close().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
+        .execute(org.db.admin_pool())
+        .await
+        .unwrap();
+    org.close().await;
+}

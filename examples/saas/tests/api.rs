@@ -748,6 +748,15 @@ async fn suspended_tenant_is_refused_on_every_route_and_platform_routes_are_sepa
         .map(|x| x["slug"].clone())
         .collect();
     assert_eq!(slugs, vec![json!("acme"), json!("globex")]);
+    // Member counts come from the library's overview (the platform role has no BYPASSRLS).
+    let counts: Vec<_> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["member_count"].clone())
+        .collect();
+    assert_eq!(counts, vec![json!(4), json!(1)]);
 
     let r = t
         .send(Req::post(&format!("/api/admin/tenants/{}/suspend", w.acme)).token(admin))

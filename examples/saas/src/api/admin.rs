@@ -2,8 +2,8 @@
 //! `POST /api/admin/tenants/{id}/activate`.
 //!
 //! Reached only without a tenant selection and with a [`PlatformScope`](tenancy_core::PlatformScope)
-//! ([`Platform`] extractor); reads run in a [`PlatformTx`](tenancy_sqlx::PlatformTx) of the
-//! platform role; status changes go through the library's audited
+//! ([`Platform`] extractor); the listing (with member counts) is the library's
+//! [`Lifecycle::overview`](tenancy_sqlx::Lifecycle::overview) on the platform role; status changes go through the library's audited
 //! [`Lifecycle`](tenancy_sqlx::Lifecycle) on the [`PlatformPool`](tenancy_sqlx::PlatformPool).
 
 use axum::Json;
@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::scope::Platform;
 
 /// A tenant as the platform admin sees it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize)]
 pub struct TenantRow {
     /// Id.
     pub id: Uuid,
@@ -34,20 +34,27 @@ pub struct TenantRow {
     /// Creation instant.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Number of members (listing only; absent from status change answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_count: Option<i64>,
 }
 
 pub(crate) async fn list(
     State(state): State<AppState>,
     Platform(admin): Platform,
 ) -> ApiResult<Json<Vec<TenantRow>>> {
-    let mut tx = state.platform().begin(&admin).await?;
-    let rows = sqlx::query_as::<_, TenantRow>(
-        "SELECT id, slug, display_name AS name, status, plan, created_at \
-         FROM tenancy.tenants WHERE status <> 'deleted' ORDER BY slug",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    // The library enters each tenant in turn to count its members under the ordinary row
+    // level security policies: the platform role needs no BYPASSRLS.
+    let rows = state
+        .lifecycle()
+        .overview(state.platform(), &admin)
+        .await?
+        .into_iter()
+        .map(|o| TenantRow {
+            member_count: Some(o.member_count),
+            ..row(o.tenant)
+        })
+        .collect();
     Ok(Json(rows))
 }
 
@@ -59,6 +66,7 @@ fn row(tenant: tenancy_core::Tenant) -> TenantRow {
         status: tenant.status.to_string(),
         plan: tenant.plan,
         created_at: tenant.created_at,
+        member_count: None,
     }
 }
 
