@@ -11,6 +11,8 @@
 //!   `tenancy_platform`, the accessor `tenancy.current_tenant_id()` and friends, and
 //!   `tenancy.protect_table(..)` (see the [`guide`]).
 //! - [`audit()`] lists holes in policy coverage and privileges as typed [`Finding`]s.
+//! - [`schema_drift`] compares a tenant schema with its template (tables, columns, row level
+//!   security, policies).
 //! - [`PgTenantStore`] implements [`TenantStore`](tenancy_core::TenantStore) over the registry.
 //!
 //! ```no_run
@@ -36,6 +38,7 @@
 
 pub mod audit;
 pub mod audit_log;
+mod drift;
 #[cfg(feature = "embedded")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded")))]
 pub mod embedded;
@@ -53,6 +56,7 @@ pub mod testing;
 mod tx;
 
 pub use audit::{AuditError, AuditOptions, Finding, FindingKind, Severity, audit, audit_with};
+pub use drift::{Drift, DriftError, RowSecurity, schema_drift};
 pub use invitation::{
     AcceptedInvitation, Invitation, InvitationError, InvitationToken, Invitations,
 };
