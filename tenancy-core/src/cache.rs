@@ -104,7 +104,7 @@ mod caching {
 
     use super::{MembershipCacheInvalidator, TenantCacheInvalidator};
     use crate::store::{MembershipStore, StoreError, TenantKey, TenantStore};
-    use crate::{Role, Tenant, TenantId, TenantSlug, UserId};
+    use crate::{Role, Tenant, TenantId, TenantSlug, TenantStatus, UserId};
 
     /// How many times a lookup retries when its freshly loaded entry was invalidated while it
     /// loaded, before it reads the inner store directly (uncached).
@@ -502,13 +502,18 @@ mod caching {
                 .core
                 .get(key, "tenant cache", || self.inner.get(key), tenant_deps)
                 .await?;
-            // Fill the other key of the tenant so id and slug lookups agree.
+            // Fill the other key of the tenant so id and slug lookups agree. Never the slug of a
+            // deleted tenant: a slug names the live tenant that holds it, and a deleted tenant's
+            // slug may already belong to a new one (read by id, the old record must not shadow it).
             if loaded_here && let Some(t) = &entry.value {
                 let other = match key {
-                    TenantKey::Id(_) => TenantKey::Slug(t.slug.clone()),
-                    TenantKey::Slug(_) => TenantKey::Id(t.id),
+                    TenantKey::Id(_) if t.status == TenantStatus::Deleted => None,
+                    TenantKey::Id(_) => Some(TenantKey::Slug(t.slug.clone())),
+                    TenantKey::Slug(_) => Some(TenantKey::Id(t.id)),
                 };
-                self.core.cache.insert(other, entry.clone()).await;
+                if let Some(other) = other {
+                    self.core.cache.insert(other, entry.clone()).await;
+                }
             }
             // A slug entry must still agree with its key (a stale rename is caught by the
             // invalidation records; this is a cheap belt and braces).

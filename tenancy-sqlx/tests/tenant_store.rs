@@ -216,7 +216,7 @@ async fn reused_slug_of_a_deleted_tenant_shows_none_of_its_rows() {
     assert_eq!(by_old_id.status, TenantStatus::Deleted);
 
     // The old owner cannot enter by the slug (no membership in the new tenant), nor by the old
-    // id (deleted; asked last, see the ignored test below).
+    // id (deleted; see `cached_old_id_lookup_does_not_shadow_the_reused_slug`).
     let err = authorize(&*cache, &org.members, &slug, old_owner)
         .await
         .unwrap_err();
@@ -271,12 +271,8 @@ async fn reused_slug_of_a_deleted_tenant_shows_none_of_its_rows() {
 
 /// The cache, asked for the deleted tenant by its id, must not file the deleted record under its
 /// (now reused) slug: `PgTenantStore` answers slug lookups with live tenants only.
-///
-/// Known bug in `CachingTenantStore::get` (tenancy-core/src/cache.rs, "fill the other key"): the
-/// deleted tenant is inserted under `TenantKey::Slug`, so for the positive TTL the new tenant is
-/// unreachable by slug (fails closed: `TenantNotActive { Deleted }`, no data exposed).
+/// (Regression test: the cache used to fill the slug key from a by-id load of a deleted tenant.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: CachingTenantStore fills the slug key with a deleted tenant"]
 async fn cached_old_id_lookup_does_not_shadow_the_reused_slug() {
     let org = Org::new().await;
     let cache = Arc::new(CachingTenantStore::new(PgTenantStore::new(org.app.clone())));
