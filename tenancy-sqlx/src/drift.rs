@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use sqlx::PgConnection;
+use sqlx::{Connection as _, PgConnection};
 use tenancy_core::SchemaName;
 
 /// Why the comparison could not run.
@@ -218,8 +218,12 @@ pub async fn schema_drift(
     template: &SchemaName,
     tenant: &SchemaName,
 ) -> Result<Vec<Drift>, DriftError> {
-    let want = shape(conn, template.as_str()).await?;
-    let have = shape(conn, tenant.as_str()).await?;
+    // One transaction (a savepoint when the caller is already in one): one catalog snapshot,
+    // and sqlx's named statements stay on one server behind PgBouncer in transaction mode.
+    let mut tx = conn.begin().await.map_err(DriftError::Database)?;
+    let want = shape(&mut tx, template.as_str()).await?;
+    let have = shape(&mut tx, tenant.as_str()).await?;
+    tx.commit().await.map_err(DriftError::Database)?;
     let mut out = BTreeSet::new();
 
     for (table, rls) in &want.tables {

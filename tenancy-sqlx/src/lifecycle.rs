@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, Row as _};
 use tenancy_core::{
-    IsolationMode, MembershipCacheInvalidator, PlatformScope, Role, SlugPolicy, Tenant,
-    TenantCacheInvalidator, TenantId, TenantScope, TenantSlug, TenantStatus, UserId,
+    MembershipCacheInvalidator, PlatformScope, Role, SlugPolicy, Tenant, TenantCacheInvalidator,
+    TenantId, TenantScope, TenantSlug, TenantStatus, UserId,
 };
 
 use crate::audit_log::{self, Actor, AuditEntry, AuditLogError};
 use crate::membership::{self, MembershipError};
-use crate::store::{self, COLUMNS, TenantStoreError};
+use crate::store::{self, COLUMNS, InsertTenantError, TenantStoreError};
 use crate::{PlatformPool, TxError, settings};
 
 /// Why a lifecycle operation failed.
@@ -129,40 +129,18 @@ async fn insert_tenant_with_owner(
     actor: Actor,
     self_serve: bool,
 ) -> Result<(), LifecycleError> {
-    let (status, trial_until) = match &tenant.status {
-        TenantStatus::Trial { until } => ("trial", Some(*until)),
-        other => (other.as_str(), None),
-    };
-    let (isolation, schema) = match &tenant.isolation {
-        IsolationMode::SharedTable => ("shared_table", None),
-        IsolationMode::Schema { schema } => ("schema", Some(schema.as_str())),
-    };
-    sqlx::query(
-        "INSERT INTO tenancy.tenants (id, slug, display_name, status, trial_until, plan, \
-         isolation, schema_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(tenant.id.into_uuid())
-    .bind(tenant.slug.as_str())
-    .bind(&tenant.display_name)
-    .bind(status)
-    .bind(trial_until)
-    .bind(&tenant.plan)
-    .bind(isolation)
-    .bind(schema)
-    .execute(&mut *conn)
-    .await
-    .map_err(
-        |e| match e.as_database_error().and_then(|d| d.constraint()) {
-            Some("tenants_live_slug") => LifecycleError::SlugTaken(tenant.slug.clone()),
-            Some(_) if membership::sqlstate_is(&e, "23505") => LifecycleError::Conflict(tenant.id),
-            _ => LifecycleError::Database(e),
-        },
-    )?;
+    store::insert_tenant_row(conn, tenant)
+        .await
+        .map_err(|e| match e {
+            InsertTenantError::SlugTaken => LifecycleError::SlugTaken(tenant.slug.clone()),
+            InsertTenantError::Conflict => LifecycleError::Conflict(tenant.id),
+            InsertTenantError::Database(e) => LifecycleError::Database(e),
+        })?;
     enter_tenant(conn, tenant.id).await?;
     membership::insert_membership(conn, owner, Role::Owner).await?;
     let mut details = serde_json::json!({
         "slug": tenant.slug.as_str(),
-        "status": status,
+        "status": tenant.status.as_str(),
         "owner": owner.to_string(),
     });
     if self_serve {

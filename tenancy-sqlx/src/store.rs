@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row as _};
+use sqlx::{PgConnection, PgPool, Row as _};
 use tenancy_core::{
     IsolationMode, SchemaName, SlugPolicy, StoreError, Tenant, TenantCacheInvalidator, TenantId,
     TenantKey, TenantSlug, TenantStatus, TenantStore,
@@ -92,39 +92,17 @@ impl PgTenantStore {
 
     /// Records a new tenant (status, plan, isolation and timestamps as given).
     pub async fn create(&self, tenant: &Tenant) -> Result<(), TenantStoreError> {
-        let (status, trial_until) = status_columns(&tenant.status);
-        let (isolation, schema) = match &tenant.isolation {
-            IsolationMode::SharedTable => ("shared_table", None),
-            IsolationMode::Schema { schema } => ("schema", Some(schema.as_str())),
-        };
-        let res = sqlx::query(
-            "INSERT INTO tenancy.tenants (id, slug, display_name, status, trial_until, plan, \
-             isolation, schema_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(tenant.id.into_uuid())
-        .bind(tenant.slug.as_str())
-        .bind(&tenant.display_name)
-        .bind(status)
-        .bind(trial_until)
-        .bind(&tenant.plan)
-        .bind(isolation)
-        .bind(schema)
-        .bind(tenant.created_at)
-        .bind(tenant.updated_at)
-        .execute(&self.pool)
-        .await;
-        match res {
-            Ok(_) => {
-                self.invalidator.invalidate(tenant.id, &tenant.slug);
-                Ok(())
-            }
-            Err(e) => Err(match e.as_database_error().and_then(|d| d.constraint()) {
-                Some("tenants_live_slug") => TenantStoreError::SlugTaken(tenant.slug.clone()),
-                Some(_) if is_unique_violation(&e) => TenantStoreError::Conflict(tenant.id),
-                _ => TenantStoreError::Database(e),
-            }),
-        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(TenantStoreError::Database)?;
+        insert_tenant_row(&mut tx, tenant)
+            .await
+            .map_err(|e| e.into_store_error(tenant))?;
+        tx.commit().await.map_err(TenantStoreError::Database)?;
+        self.invalidator.invalidate(tenant.id, &tenant.slug);
+        Ok(())
     }
 
     /// Moves a tenant to `status` if the lifecycle allows it
@@ -178,28 +156,42 @@ impl PgTenantStore {
 
     /// The tenant with this id, whatever its status.
     pub async fn by_id(&self, id: TenantId) -> Result<Option<Tenant>, TenantStoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut tx = self.read_tx().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tenancy.tenants WHERE id = $1"
         )))
         .bind(id.into_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(TenantStoreError::Database)?
-        .map(|r| decode(&r))
-        .transpose()
+        .map_err(TenantStoreError::Database)?;
+        tx.commit().await.map_err(TenantStoreError::Database)?;
+        row.map(|r| decode(&r)).transpose()
     }
 
     /// The live (not deleted) tenant with this slug.
     pub async fn by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, TenantStoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut tx = self.read_tx().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tenancy.tenants WHERE slug = $1 AND status <> 'deleted'"
         )))
         .bind(slug.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
-        .map_err(TenantStoreError::Database)?
-        .map(|r| decode(&r))
-        .transpose()
+        .map_err(TenantStoreError::Database)?;
+        tx.commit().await.map_err(TenantStoreError::Database)?;
+        row.map(|r| decode(&r)).transpose()
+    }
+
+    /// Registry reads run in a read-only transaction: behind PgBouncer in transaction mode,
+    /// sqlx's named prepared statements only live within one server transaction (see
+    /// [`guide`](crate::guide), "PgBouncer"). This costs two round trips on a cache miss.
+    async fn read_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, TenantStoreError> {
+        self.pool
+            .begin_with(sqlx::AssertSqlSafe("BEGIN READ ONLY"))
+            .await
+            .map_err(TenantStoreError::Database)
     }
 }
 
@@ -218,6 +210,64 @@ impl TenantStore for PgTenantStore {
         };
         res.map_err(|e| StoreError::new("tenant store", e))
     }
+}
+
+/// Why [`insert_tenant_row`] failed, for each caller to map into its own error type.
+pub(crate) enum InsertTenantError {
+    /// Another live tenant has the slug.
+    SlugTaken,
+    /// Another tenant has the id or the schema.
+    Conflict,
+    /// Anything else.
+    Database(sqlx::Error),
+}
+
+impl InsertTenantError {
+    fn into_store_error(self, tenant: &Tenant) -> TenantStoreError {
+        match self {
+            Self::SlugTaken => TenantStoreError::SlugTaken(tenant.slug.clone()),
+            Self::Conflict => TenantStoreError::Conflict(tenant.id),
+            Self::Database(e) => TenantStoreError::Database(e),
+        }
+    }
+}
+
+/// Inserts the registry row of `tenant` on `conn` (one place for the column list and the
+/// conflict mapping, shared by [`PgTenantStore::create`] and the lifecycle operations).
+pub(crate) async fn insert_tenant_row(
+    conn: &mut PgConnection,
+    tenant: &Tenant,
+) -> Result<(), InsertTenantError> {
+    let (status, trial_until) = status_columns(&tenant.status);
+    let (isolation, schema) = match &tenant.isolation {
+        IsolationMode::SharedTable => ("shared_table", None),
+        IsolationMode::Schema { schema } => ("schema", Some(schema.as_str())),
+    };
+    sqlx::query(
+        "INSERT INTO tenancy.tenants (id, slug, display_name, status, trial_until, plan, \
+         isolation, schema_name, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(tenant.id.into_uuid())
+    .bind(tenant.slug.as_str())
+    .bind(&tenant.display_name)
+    .bind(status)
+    .bind(trial_until)
+    .bind(&tenant.plan)
+    .bind(isolation)
+    .bind(schema)
+    .bind(tenant.created_at)
+    .bind(tenant.updated_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(
+        |e| match e.as_database_error().and_then(|d| d.constraint()) {
+            Some("tenants_live_slug") => InsertTenantError::SlugTaken,
+            Some(_) if is_unique_violation(&e) => InsertTenantError::Conflict,
+            _ => InsertTenantError::Database(e),
+        },
+    )
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -244,10 +244,13 @@ async fn audit_log_is_readable_per_tenant_only() {
     assert_eq!(audit_log::entries(&mut tx).await.unwrap().len(), 4);
     drop(tx);
     // No tenant context: no rows.
+    // (In a transaction, so the test also runs through PgBouncer in transaction mode.)
+    let mut plain = org.app.begin().await.unwrap();
     let none: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.audit_log")
-        .fetch_one(&org.app)
+        .fetch_one(&mut *plain)
         .await
         .unwrap();
+    plain.commit().await.unwrap();
     assert_eq!(none, 0);
     org.close().await;
 }

@@ -53,10 +53,13 @@ async fn a_user_sees_own_memberships_across_tenants_and_nobody_elses() {
     assert_eq!((bobs[0].tenant_id, bobs[0].role), (b.id, Role::Owner));
 
     // The raw table as the runtime role: no setting, no rows; user set, only that user's rows.
+    // (In a transaction, so the test also runs through PgBouncer in transaction mode.)
+    let mut plain = org.app.begin().await.unwrap();
     let none: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.memberships")
-        .fetch_one(&org.app)
+        .fetch_one(&mut *plain)
         .await
         .unwrap();
+    plain.commit().await.unwrap();
     assert_eq!(none, 0, "no context must mean no rows");
     let mut tx = org.app.begin().await.unwrap();
     sqlx::query("SELECT set_config('tenancy.user_id', $1, true)")

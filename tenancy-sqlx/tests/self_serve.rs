@@ -178,11 +178,12 @@ async fn overview_counts_members_per_tenant_with_a_platform_role_without_bypassr
     .execute(org.db.admin_pool())
     .await
     .unwrap();
+    // Straight to PostgreSQL, not through the test PgBouncer: its auth file only knows the
+    // fixture's roles, not this ad-hoc one.
     let platform = tenancy_sqlx::PlatformPool::connect_with(
         sqlx::postgres::PgPoolOptions::new().max_connections(1),
         org.db
-            .platform_connect_options()
-            .unwrap()
+            .admin_connect_options()
             .username(&role)
             .password(&role),
     )

@@ -31,7 +31,9 @@ use crate::pgbouncer::PgBouncer;
 /// queries work only inside a transaction (they are named prepared statements; the PgBouncer
 /// config deallocates them when a server is released), so the library runs every bound query in a
 /// transaction: tenant and platform transactions, the catalog audit, the release check (a simple
-/// query).
+/// query). Not listed: `pool_hygiene`, which plants session-level state on purpose; through
+/// PgBouncer that state lives on PgBouncer's server connections, where its reset query (not the
+/// library's release check) is what clears it.
 const PGBOUNCER_TEST_TARGETS: &[PgBouncerTarget] = &[
     PgBouncerTarget {
         package: "tenancy-sqlx",
@@ -43,6 +45,54 @@ const PGBOUNCER_TEST_TARGETS: &[PgBouncerTarget] = &[
         package: "tenancy-sqlx",
         test: "isolation",
         path: "tenancy-sqlx/tests/isolation.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "tenant_store",
+        path: "tenancy-sqlx/tests/tenant_store.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "memberships",
+        path: "tenancy-sqlx/tests/memberships.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "invitations",
+        path: "tenancy-sqlx/tests/invitations.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "audit_log",
+        path: "tenancy-sqlx/tests/audit_log.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "lifecycle",
+        path: "tenancy-sqlx/tests/lifecycle.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "self_serve",
+        path: "tenancy-sqlx/tests/self_serve.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "schema_drift",
+        path: "tenancy-sqlx/tests/schema_drift.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "auditor",
+        path: "tenancy-sqlx/tests/auditor.rs",
         must_pass: true,
     },
     PgBouncerTarget {
