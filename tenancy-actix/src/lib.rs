@@ -52,7 +52,7 @@
 //! |---------|-----------------------------------------------------------------|
 //! | `sqlx`  | `TenantTransaction`: a `tenancy-sqlx` transaction for the scope |
 //!
-//! Minimum supported Rust version: 1.88.
+//! Minimum supported Rust version: 1.94 (the minimum of sqlx 0.9).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -60,7 +60,7 @@
 //! | `sqlx`         | `TenantTransaction`: a `tenancy-sqlx` transaction for the scope      |
 //! | `connect-info` | the peer address from axum's `ConnectInfo<SocketAddr>` (trusted proxies) |
 //!
-//! Minimum supported Rust version: 1.88.
+//! Minimum supported Rust version: 1.94 (the minimum of sqlx 0.9).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -32,7 +32,7 @@
 //! | `embedded` | a throw-away PostgreSQL cluster from the installed binaries     |
 //! | `testing`  | per-test databases and the unprivileged application role        |
 //!
-//! Minimum supported Rust version: 1.88.
+//! Minimum supported Rust version: 1.94 (the minimum of sqlx 0.9).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
