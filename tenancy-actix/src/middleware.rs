@@ -31,7 +31,8 @@ pub(crate) struct MiddlewareRan {
 /// [`PlatformScope`](tenancy_core::PlatformScope) (platform administrators on tenant-less
 /// requests), and the handler runs inside [`in_scope`].
 ///
-/// Tracing: the request runs in a `tenancy.request` span whose `tenant_id` and `tenant_slug`
+/// Tracing: the request runs in a DEBUG-level `tenancy.request` span (like tower-http's
+/// `TraceLayer` spans: free when the subscriber only wants INFO) whose `tenant_id` and `tenant_slug`
 /// fields are recorded on success, and the same fields are recorded on the span current when the
 /// middleware was called, if it declares them.
 ///
@@ -158,7 +159,7 @@ where
         let pipeline = self.pipeline.clone();
         let policy = self.policy.clone();
         let parent = tracing::Span::current();
-        let span = tracing::info_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
+        let span = tracing::debug_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
         let record = span.clone();
         Box::pin(
             async move {

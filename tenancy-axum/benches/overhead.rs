@@ -40,10 +40,22 @@ fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// An API-key style authenticator: one map lookup, the cheapest realistic authenticator.
+/// An API-key style authenticator: one comparison, the cheapest realistic authenticator. It
+/// needs no I/O, so it answers at once (`authenticate_now`) and the layer takes its synchronous
+/// path.
 struct ApiKey {
     key: &'static str,
     user: UserId,
+}
+
+impl ApiKey {
+    fn check(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> {
+        match req.headers().get("x-api-key") {
+            None => Ok(None),
+            Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
+            Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+        }
+    }
 }
 
 #[async_trait]
@@ -52,11 +64,28 @@ impl Authenticator for ApiKey {
         &self,
         req: &RequestView<'_>,
     ) -> Result<Option<Principal>, AuthenticateError> {
-        match req.headers().get("x-api-key") {
-            None => Ok(None),
-            Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
-            Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
-        }
+        self.check(req)
+    }
+
+    fn authenticate_now(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthenticateError>> {
+        Some(self.check(req))
+    }
+}
+
+/// The same key check through the async method only (an authenticator that looks keys up in a
+/// database would be like this): the layer has to box its future and await.
+struct AwaitedApiKey(ApiKey);
+
+#[async_trait]
+impl Authenticator for AwaitedApiKey {
+    async fn authenticate(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError> {
+        self.0.check(req)
     }
 }
 
@@ -100,6 +129,11 @@ fn pipeline(authenticator: Arc<dyn Authenticator>) -> (Arc<TenantPipeline>, User
 }
 
 fn main() {
+    // A production-like subscriber for both sides of the comparison: INFO and above (request
+    // spans of tower-http and of this layer are DEBUG, so they stay disabled and cheap).
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     let (iters, rounds) = (
         setting("OVERHEAD_ITERS", ITERS_DEFAULT),
         setting("OVERHEAD_ROUNDS", ROUNDS_DEFAULT),
@@ -128,6 +162,21 @@ fn main() {
     };
     let _ = api_user;
     let api_auth = ("x-api-key", "k-1".to_owned());
+    let awaited_pipeline = {
+        let tenants = InMemoryTenantStore::new();
+        let members = InMemoryMembershipStore::new();
+        let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        members.insert(acme.id, user, Role::Member);
+        tenants.insert(acme);
+        Arc::new(
+            TenantPipeline::new(
+                Arc::new(CachingTenantStore::new(tenants)),
+                Arc::new(CachingMembershipStore::new(members)),
+            )
+            .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+            .with_authenticator(Arc::new(AwaitedApiKey(ApiKey { key: "k-1", user }))),
+        )
+    };
 
     // Configuration 2: bearer JWT (HS256) verified on every request.
     let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256]).unwrap());
@@ -150,19 +199,43 @@ fn main() {
     let with_jwt = Router::new()
         .route("/", get(handler))
         .layer(TenancyLayer::new(jwt_pipeline));
+    let with_awaited = Router::new()
+        .route("/", get(handler))
+        .layer(TenancyLayer::new(awaited_pipeline));
+
+    // `OVERHEAD_ONLY=bare|api|jwt|awaited`: run that configuration alone and print nothing else,
+    // for instruction counts under `valgrind --tool=callgrind` (deterministic on a busy machine:
+    // compare the totals of two runs).
+    if let Ok(only) = std::env::var("OVERHEAD_ONLY") {
+        let (router, auth) = match only.as_str() {
+            "bare" => (&bare, &api_auth),
+            "api" => (&with_api, &api_auth),
+            "jwt" => (&with_jwt, &jwt_auth),
+            "awaited" => (&with_awaited, &api_auth),
+            other => panic!("OVERHEAD_ONLY={other}: expected bare, api, jwt or awaited"),
+        };
+        rt.block_on(async {
+            for _ in 0..=rounds {
+                let _ = rps(router, auth).await;
+            }
+        });
+        return;
+    }
 
     rt.block_on(async {
         // Warm-up: fills the caches and the allocator.
-        for r in [&bare, &with_api] {
+        for r in [&bare, &with_api, &with_awaited] {
             let _ = rps(r, &api_auth).await;
         }
         let _ = rps(&with_jwt, &jwt_auth).await;
 
-        let (mut best_bare, mut best_api, mut best_jwt) = (0f64, 0f64, 0f64);
+        let (mut best_bare, mut best_api, mut best_jwt, mut best_awaited) =
+            (0f64, 0f64, 0f64, 0f64);
         for _ in 0..rounds {
             best_bare = best_bare.max(rps(&bare, &api_auth).await);
             best_api = best_api.max(rps(&with_api, &api_auth).await);
             best_jwt = best_jwt.max(rps(&with_jwt, &jwt_auth).await);
+            best_awaited = best_awaited.max(rps(&with_awaited, &api_auth).await);
         }
         // The pipeline alone (no router, no layer), to split the layer's cost.
         let alone = |p: Arc<TenantPipeline>, auth: (&'static str, String)| async move {
@@ -172,7 +245,11 @@ fn main() {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let view = RequestView::from_request(&req);
-                    assert!(p.run(&view).await.is_ok());
+                    let outcome = match p.run_now(&view) {
+                        Some(outcome) => outcome,
+                        None => p.run(&view).await,
+                    };
+                    assert!(outcome.is_ok());
                 }
                 best = best.max(f64::from(iters) / start.elapsed().as_secs_f64());
             }
@@ -195,6 +272,11 @@ fn main() {
             "layer, bearer JWT HS256  {best_jwt:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",
             per(best_jwt),
             best_jwt / best_bare
+        );
+        println!(
+            "layer, API key awaited   {best_awaited:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",
+            per(best_awaited),
+            best_awaited / best_bare
         );
         println!(
             "pipeline alone, API key  {api_alone:>12.0} req/s  {:>9.2?}/req",

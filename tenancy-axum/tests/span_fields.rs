@@ -16,6 +16,7 @@ use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Instrument, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -78,8 +79,10 @@ where
     }
 }
 
-#[test]
-fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
+/// Runs one scoped and one refused request under a subscriber that records span fields, keeping
+/// only spans at `max_level` or more severe. Returns the recorded `(span, field, value)` triples
+/// and the tenant id.
+fn scenario(max_level: LevelFilter) -> (Vec<(&'static str, String, String)>, TenantId) {
     let tenants = InMemoryTenantStore::new();
     let members = InMemoryMembershipStore::new();
     let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
@@ -107,7 +110,7 @@ fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
         .build()
         .unwrap();
     let rec = Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(rec.clone());
+    let subscriber = tracing_subscriber::registry().with(rec.clone().with_filter(max_level));
     tracing::subscriber::with_default(subscriber, || {
         rt.block_on(async {
             // A caller span declaring the fields, as a TraceLayer span would.
@@ -141,6 +144,12 @@ fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
     });
 
     let fields = rec.fields.lock().unwrap().clone();
+    (fields, acme_id)
+}
+
+#[test]
+fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
+    let (fields, acme_id) = scenario(LevelFilter::TRACE);
     for span in ["tenancy.request", "caller"] {
         assert!(
             fields.contains(&(span, "tenant_id".to_owned(), acme_id.to_string())),
@@ -161,4 +170,25 @@ fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
         .filter(|(span, f, _)| *span == "tenancy.request" && f == "tenant_id")
         .count();
     assert_eq!(layer_ids, 1, "{fields:?}");
+}
+
+/// `tenancy.request` is a DEBUG span: a subscriber that keeps INFO never sees it (so it costs
+/// nothing), and the caller's INFO span still gets the tenant.
+#[test]
+fn info_subscriber_gets_the_tenant_on_the_caller_span_only() {
+    let (fields, acme_id) = scenario(LevelFilter::INFO);
+    assert!(
+        fields.contains(&("caller", "tenant_id".to_owned(), acme_id.to_string())),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("caller", "tenant_slug".to_owned(), "acme".to_owned())),
+        "{fields:?}"
+    );
+    assert!(
+        !fields
+            .iter()
+            .any(|(span, _, _)| span.starts_with("tenancy.")),
+        "{fields:?}"
+    );
 }

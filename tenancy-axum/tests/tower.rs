@@ -85,3 +85,70 @@ async fn plain_tower_service_gets_the_scope_and_refusals_stop_early() {
     assert!(!res.body().contains("globex") && !res.body().contains(&acme_id.to_string()));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// The layer's synchronous path: with stores and an authenticator that answer at once, `call`
+/// returns the inner service's future (in the scope) without boxing; with an authenticator that
+/// must be awaited, the boxed path. Both answer the same.
+#[tokio::test]
+async fn immediate_answers_take_the_unboxed_path() {
+    use tower::Service;
+
+    let tenants = InMemoryTenantStore::new();
+    let members = InMemoryMembershipStore::new();
+    let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    let alice = UserId::new_random();
+    members.insert(acme.id, alice, Role::Member);
+    tenants.insert(acme);
+    let immediate = tenancy_core::authenticator_fn(|req: &RequestView<'_>| {
+        Ok(req
+            .headers()
+            .get("x-user")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .map(Principal::user))
+    });
+    let pipeline = |auth: Arc<dyn Authenticator>| {
+        Arc::new(
+            TenantPipeline::new(Arc::new(tenants.clone()), Arc::new(members.clone()))
+                .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+                .with_authenticator(auth),
+        )
+    };
+    let inner = service_fn(|req: Request<()>| async move {
+        let scope = req.extensions().get::<TenantScope>().cloned().unwrap();
+        assert_eq!(try_current().unwrap().tenant_id(), scope.tenant_id());
+        Ok::<_, Infallible>(Response::new(scope.slug().to_string()))
+    });
+    let req = |tenant: &str| {
+        Request::builder()
+            .header("x-tenant", tenant)
+            .header("x-user", alice.to_string())
+            .body(())
+            .unwrap()
+    };
+
+    for (auth, expected_kind) in [
+        (Arc::new(immediate) as Arc<dyn Authenticator>, "scoped"),
+        (Arc::new(UserHeader) as Arc<dyn Authenticator>, "slow"),
+    ] {
+        let mut svc = ServiceBuilder::new()
+            .layer(TenancyLayer::new(pipeline(auth.clone())))
+            .service(inner);
+        std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+        let future = svc.call(req("acme"));
+        assert!(
+            format!("{future:?}").contains(expected_kind),
+            "{future:?} should be {expected_kind}"
+        );
+        let res = future.await.unwrap();
+        assert_eq!(res.body(), "acme");
+
+        // A refusal (unknown tenant) on the immediate path answers without the inner service.
+        std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+        let future = svc.call(req("globex"));
+        if expected_kind == "scoped" {
+            // The in-memory store has no immediate answer for an unknown tenant: it is awaited.
+            assert!(format!("{future:?}").contains("slow"), "{future:?}");
+        }
+        assert_eq!(future.await.unwrap().status(), 404);
+    }
+}

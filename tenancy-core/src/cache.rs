@@ -93,13 +93,14 @@ mod caching {
     use std::collections::HashMap;
     use std::fmt;
     use std::hash::Hash;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError, RwLock};
     use std::time::Duration;
 
     use async_trait::async_trait;
     use moka::Expiry;
-    use moka::future::Cache;
+    use moka::sync::Cache;
+    use tokio::sync::OnceCell;
     use tokio::time::Instant;
 
     use super::{MembershipCacheInvalidator, TenantCacheInvalidator};
@@ -125,6 +126,105 @@ mod caching {
         records: HashMap<D, (u64, Instant)>,
     }
 
+    /// The outcome of one load, shared by every lookup that waited for it. A store error is
+    /// shared too (behind an `Arc`), never cached: the cell is forgotten once the load ends.
+    type Loaded<V> = Result<Entry<V>, Arc<StoreError>>;
+
+    /// One load in flight: concurrent misses of a key wait on the same cell, and when the lookup
+    /// driving the load is dropped, a waiting one takes over (tokio's `OnceCell` semantics).
+    type LoadCell<V> = Arc<OnceCell<Loaded<V>>>;
+
+    /// The hot set in front of moka: fresh entries recently served, answered under one shard read
+    /// lock with no bookkeeping (moka's own hit path records every read for its eviction policy,
+    /// which costs more than the rest of a request's tenancy work).
+    ///
+    /// It holds copies of moka entries and is checked with the same freshness rule (TTL on
+    /// tokio's clock, invalidation records), so it never serves what moka would not. Bounded: a
+    /// shard that is full is emptied before the next insert; moka still holds everything.
+    struct Hot<K, V> {
+        shards: Box<[HotShard<K, V>]>,
+        hasher: foldhash::fast::RandomState,
+        shard_capacity: usize,
+    }
+
+    /// The most entries the hot set of one cache holds (fewer when moka's capacity is smaller).
+    const HOT_CAPACITY: u64 = 4096;
+
+    /// One shard of the hot set.
+    type HotShard<K, V> = RwLock<HashMap<K, Entry<V>, foldhash::fast::RandomState>>;
+
+    /// Shards of the hot set (a power of two).
+    const HOT_SHARDS: usize = 16;
+
+    impl<K: Hash + Eq, V: Clone> Hot<K, V> {
+        fn new(capacity: u64) -> Self {
+            let per_shard = usize::try_from(capacity / HOT_SHARDS as u64).unwrap_or(usize::MAX);
+            Self {
+                shards: (0..HOT_SHARDS)
+                    .map(|_| RwLock::new(HashMap::default()))
+                    .collect(),
+                hasher: foldhash::fast::RandomState::default(),
+                shard_capacity: per_shard.max(1),
+            }
+        }
+
+        fn shard(&self, key: &K) -> &HotShard<K, V> {
+            use std::hash::BuildHasher;
+            // The low bits pick the shard; the shard's map hashes with its own seed.
+            let h = self.hasher.hash_one(key);
+            #[allow(clippy::cast_possible_truncation)] // only the low bits are used
+            &self.shards[(h as usize) & (HOT_SHARDS - 1)]
+        }
+
+        fn get(&self, key: &K) -> Option<Entry<V>> {
+            let shard = self
+                .shard(key)
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            shard.get(key).cloned()
+        }
+
+        fn insert(&self, key: K, entry: Entry<V>) {
+            let mut shard = self
+                .shard(&key)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if shard.len() >= self.shard_capacity && !shard.contains_key(&key) {
+                shard.clear();
+            }
+            shard.insert(key, entry);
+        }
+
+        fn remove(&self, key: &K) {
+            let mut shard = self
+                .shard(key)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            shard.remove(key);
+        }
+
+        fn clear(&self) {
+            for shard in &self.shards {
+                shard
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
+            }
+        }
+    }
+
+    /// Whether an entry may be served.
+    enum Freshness {
+        /// Yes, and nothing was invalidated since its load started.
+        Fresh,
+        /// Yes: invalidations happened since its load started, none of them concerns it. It is
+        /// as good as an entry loaded at this epoch (re-stamping it spares the next lookups the
+        /// check under the invalidation lock).
+        FreshAsOf(u64),
+        /// No.
+        Stale,
+    }
+
     /// The machinery shared by both caching stores.
     ///
     /// Correctness does not rest on moka's eviction alone: an entry is served only when it is
@@ -132,8 +232,15 @@ mod caching {
     /// happened after its load started. That closes the race where a load that read the old row
     /// inserts its result after an invalidation ran (moka's own `invalidate` cannot see an entry
     /// that is inserted later).
+    ///
+    /// The entries live in a synchronous moka cache, so a hit is answered without a future
+    /// ([`get_now`](Self::get_now)); misses are coalesced per key through `loading`.
     struct Core<K, V, D> {
         cache: Cache<K, Entry<V>>,
+        hot: Hot<K, V>,
+        loading: Mutex<HashMap<K, LoadCell<V>>>,
+        /// The epoch of the last `invalidate_all`: entries loaded before it are stale.
+        cleared: AtomicU64,
         ttl: Duration,
         negative_ttl: Duration,
         epoch: AtomicU64,
@@ -183,6 +290,9 @@ mod caching {
                 .build();
             Self {
                 cache,
+                hot: Hot::new(max_capacity.min(HOT_CAPACITY)),
+                loading: Mutex::new(HashMap::new()),
+                cleared: AtomicU64::new(0),
                 ttl,
                 negative_ttl,
                 epoch: AtomicU64::new(0),
@@ -202,7 +312,7 @@ mod caching {
             let mut inv = self
                 .invalidations
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                .unwrap_or_else(PoisonError::into_inner);
             let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
             // Records older than the longest TTL can go: every entry they could reject has
             // expired by then anyway.
@@ -219,7 +329,12 @@ mod caching {
         ///
         /// The keys are produced by `deps` only when some invalidation happened since the load
         /// started: the common case (no invalidation at all) builds and clones nothing.
-        fn is_fresh<I>(&self, entry: &Entry<V>, deps: impl FnOnce() -> I, check_ttl: bool) -> bool
+        fn freshness<I>(
+            &self,
+            entry: &Entry<V>,
+            deps: impl FnOnce() -> I,
+            check_ttl: bool,
+        ) -> Freshness
         where
             I: IntoIterator<Item = D>,
         {
@@ -229,28 +344,84 @@ mod caching {
                 self.negative_ttl
             };
             if check_ttl && Instant::now().saturating_duration_since(entry.loaded_at) >= ttl {
-                return false;
+                return Freshness::Stale;
             }
             if self.epoch.load(Ordering::SeqCst) == entry.epoch {
-                return true; // nothing was invalidated since the load started
+                return Freshness::Fresh; // nothing was invalidated since the load started
             }
             let inv = self
                 .invalidations
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            deps().into_iter().all(|d| {
-                inv.records
-                    .get(&d)
-                    .is_none_or(|(epoch, _)| *epoch <= entry.epoch)
-            })
+                .unwrap_or_else(PoisonError::into_inner);
+            // Invalidations bump the epoch under this lock, so it is stable while we hold it.
+            let now = self.epoch.load(Ordering::SeqCst);
+            let untouched = entry.epoch >= self.cleared.load(Ordering::SeqCst)
+                && deps().into_iter().all(|d| {
+                    inv.records
+                        .get(&d)
+                        .is_none_or(|(epoch, _)| *epoch <= entry.epoch)
+                });
+            if untouched {
+                Freshness::FreshAsOf(now)
+            } else {
+                Freshness::Stale
+            }
+        }
+
+        fn is_fresh<I>(&self, entry: &Entry<V>, deps: impl FnOnce() -> I, check_ttl: bool) -> bool
+        where
+            I: IntoIterator<Item = D>,
+        {
+            !matches!(self.freshness(entry, deps, check_ttl), Freshness::Stale)
+        }
+
+        /// Forgets every entry: those loaded before this call are never served again.
+        fn invalidate_all(&self) {
+            {
+                let _inv = self
+                    .invalidations
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+                self.cleared.store(epoch, Ordering::SeqCst);
+            }
+            self.cache.invalidate_all();
+            self.hot.clear();
+        }
+
+        /// The cached entry of `key` when it is still fresh: no future, no load, no waiting.
+        fn get_now<I>(&self, key: &K, deps: impl Fn(&K, &Option<V>) -> I) -> Option<Entry<V>>
+        where
+            I: IntoIterator<Item = D>,
+        {
+            if let Some(mut entry) = self.hot.get(key) {
+                match self.freshness(&entry, || deps(key, &entry.value), true) {
+                    Freshness::Fresh => return Some(entry),
+                    Freshness::FreshAsOf(epoch) => {
+                        entry.epoch = epoch;
+                        self.hot.insert(key.clone(), entry.clone());
+                        return Some(entry);
+                    }
+                    Freshness::Stale => self.hot.remove(key),
+                }
+            }
+            let mut entry = self.cache.get(key)?;
+            match self.freshness(&entry, || deps(key, &entry.value), true) {
+                Freshness::Fresh => {}
+                Freshness::FreshAsOf(epoch) => entry.epoch = epoch,
+                Freshness::Stale => return None,
+            }
+            self.hot.insert(key.clone(), entry.clone());
+            Some(entry)
         }
 
         /// Looks `key` up, loading through `load` on a miss. Concurrent misses for one key
-        /// share one load. Errors are returned, never cached.
+        /// share one load. Errors are returned, never cached. The `bool` says whether this very
+        /// call ran the load.
         ///
-        /// A hit that is still fresh is answered by a plain moka `get` (a small future, no
-        /// allocation); everything else (miss, stale or invalidated entry) takes the loading
-        /// path, boxed so that its much larger future does not weigh on every hit.
+        /// A fresh hit is answered by [`get_now`](Self::get_now); everything else (miss, stale or
+        /// invalidated entry) takes the loading path, boxed so that its larger future does not
+        /// weigh on every hit.
         async fn get<F, Fut, I>(
             &self,
             key: &K,
@@ -263,16 +434,28 @@ mod caching {
             Fut: Future<Output = Result<Option<V>, StoreError>>,
             I: IntoIterator<Item = D>,
         {
-            if let Some(entry) = self.cache.get(key).await
-                && self.is_fresh(&entry, || deps(key, &entry.value), true)
-            {
+            if let Some(entry) = self.get_now(key, &deps) {
                 return Ok((entry, false));
             }
             Box::pin(self.load(key, what, load, deps)).await
         }
 
-        /// The miss path of [`get`](Self::get): get-or-load through moka (one load shared by
-        /// concurrent misses), re-checking freshness, at most [`MAX_RELOADS`] times.
+        /// The cell of the load of `key` in flight, or a new one.
+        fn loading_cell(&self, key: &K) -> LoadCell<V> {
+            let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+            loading.entry(key.clone()).or_default().clone()
+        }
+
+        /// Forgets `cell` once its load ended, unless a newer load already replaced it.
+        fn forget_cell(&self, key: &K, cell: &LoadCell<V>) {
+            let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+            if loading.get(key).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+                loading.remove(key);
+            }
+        }
+
+        /// The miss path of [`get`](Self::get): one load per key shared by concurrent misses,
+        /// its result cached, freshness re-checked, at most [`MAX_RELOADS`] times.
         async fn load<F, Fut, I>(
             &self,
             key: &K,
@@ -286,27 +469,35 @@ mod caching {
             I: IntoIterator<Item = D>,
         {
             for _ in 0..MAX_RELOADS {
-                let loaded_here = std::sync::atomic::AtomicBool::new(false);
-                let entry = self
-                    .cache
-                    .try_get_with_by_ref(key, async {
+                let cell = self.loading_cell(key);
+                let loaded_here = AtomicBool::new(false);
+                let loaded = cell
+                    .get_or_init(|| async {
                         loaded_here.store(true, Ordering::Relaxed);
                         let loaded_at = Instant::now();
                         let epoch = self.epoch.load(Ordering::SeqCst);
-                        let value = load().await?;
-                        Ok::<_, StoreError>(Entry {
-                            value,
-                            loaded_at,
-                            epoch,
-                        })
+                        match load().await {
+                            Ok(value) => {
+                                let entry = Entry {
+                                    value,
+                                    loaded_at,
+                                    epoch,
+                                };
+                                self.cache.insert(key.clone(), entry.clone());
+                                Ok(entry)
+                            }
+                            Err(e) => Err(Arc::new(e)),
+                        }
                     })
                     .await
-                    .map_err(|e| StoreError::new(what, e))?;
+                    .clone();
+                self.forget_cell(key, &cell);
+                let entry = loaded.map_err(|e| StoreError::new(what, e))?;
                 let loaded_here = loaded_here.load(Ordering::Relaxed);
                 if self.is_fresh(&entry, || deps(key, &entry.value), !loaded_here) {
                     return Ok((entry, loaded_here));
                 }
-                self.cache.invalidate(key).await;
+                self.cache.invalidate(key);
             }
             // Invalidations keep racing this key's loads: answer from the store, uncached.
             let loaded_at = Instant::now();
@@ -334,7 +525,7 @@ mod caching {
         Slug(TenantSlug),
     }
 
-    fn tenant_deps(key: &TenantKey, value: &Option<Tenant>) -> Vec<TenantDep> {
+    fn tenant_deps(key: &TenantKey, value: &Option<Arc<Tenant>>) -> Vec<TenantDep> {
         let mut deps = Vec::with_capacity(3);
         match key {
             TenantKey::Id(id) => deps.push(TenantDep::Id(*id)),
@@ -391,7 +582,7 @@ mod caching {
     /// ```
     pub struct CachingTenantStore<S> {
         inner: S,
-        core: Core<TenantKey, Tenant, TenantDep>,
+        core: Core<TenantKey, Arc<Tenant>, TenantDep>,
     }
 
     impl<S> fmt::Debug for CachingTenantStore<S> {
@@ -484,7 +675,7 @@ mod caching {
 
         /// Evicts everything.
         pub fn invalidate_all(&self) {
-            self.core.cache.invalidate_all();
+            self.core.invalidate_all();
         }
     }
 
@@ -495,12 +686,22 @@ mod caching {
         }
     }
 
+    /// Whether `tenant` may answer a lookup by `key`. A slug entry must still agree with its key
+    /// (a stale rename is caught by the invalidation records; this is a cheap belt and braces).
+    fn answers(key: &TenantKey, tenant: &Tenant) -> bool {
+        match key {
+            TenantKey::Id(id) => tenant.id == *id,
+            TenantKey::Slug(s) => tenant.slug == *s,
+        }
+    }
+
     #[async_trait]
     impl<S: TenantStore> TenantStore for CachingTenantStore<S> {
         async fn get(&self, key: &TenantKey) -> Result<Option<Tenant>, StoreError> {
+            let load = || async { Ok(self.inner.get(key).await?.map(Arc::new)) };
             let (entry, loaded_here) = self
                 .core
-                .get(key, "tenant cache", || self.inner.get(key), tenant_deps)
+                .get(key, "tenant cache", load, tenant_deps)
                 .await?;
             // Fill the other key of the tenant so id and slug lookups agree. Never the slug of a
             // deleted tenant: a slug names the live tenant that holds it, and a deleted tenant's
@@ -512,15 +713,20 @@ mod caching {
                     TenantKey::Slug(_) => Some(TenantKey::Id(t.id)),
                 };
                 if let Some(other) = other {
-                    self.core.cache.insert(other, entry.clone()).await;
+                    self.core.cache.insert(other, entry.clone());
                 }
             }
-            // A slug entry must still agree with its key (a stale rename is caught by the
-            // invalidation records; this is a cheap belt and braces).
-            Ok(entry.value.filter(|t| match key {
-                TenantKey::Id(id) => t.id == *id,
-                TenantKey::Slug(s) => t.slug == *s,
-            }))
+            Ok(entry
+                .value
+                .filter(|t| answers(key, t))
+                .map(Arc::unwrap_or_clone))
+        }
+
+        fn get_now(&self, key: &TenantKey) -> Option<Arc<Tenant>> {
+            self.core
+                .get_now(key, tenant_deps)?
+                .value
+                .filter(|t| answers(key, t))
         }
     }
 
@@ -531,6 +737,10 @@ mod caching {
     enum MemberDep {
         Member(TenantId, UserId),
         Tenant(TenantId),
+    }
+
+    fn member_deps(&(tenant, user): &(TenantId, UserId), _: &Option<Role>) -> [MemberDep; 2] {
+        [MemberDep::Member(tenant, user), MemberDep::Tenant(tenant)]
     }
 
     /// A [`MembershipStore`] that caches another one with moka, keyed by `(tenant, user)` — the
@@ -678,10 +888,43 @@ mod caching {
                     &(tenant, user),
                     "membership cache",
                     || self.inner.role_of(tenant, user),
-                    |(t, u), _| [MemberDep::Member(*t, *u), MemberDep::Tenant(*t)],
+                    member_deps,
                 )
                 .await?;
             Ok(entry.value)
+        }
+
+        fn role_of_now(&self, tenant: TenantId, user: UserId) -> Option<Role> {
+            self.core.get_now(&(tenant, user), member_deps)?.value
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn hot_set_is_bounded_and_keeps_recent_entries() {
+            let hot: Hot<u32, u32> = Hot::new(32);
+            let entry = |v| Entry {
+                value: Some(v),
+                loaded_at: Instant::now(),
+                epoch: 0,
+            };
+            for k in 0..1000u32 {
+                hot.insert(k, entry(k));
+                // The entry just inserted is always there.
+                assert_eq!(hot.get(&k).and_then(|e| e.value), Some(k));
+            }
+            let held: usize = hot
+                .shards
+                .iter()
+                .map(|s| s.read().map_or(0, |m| m.len()))
+                .sum();
+            assert!(held <= 32, "{held} entries held");
+            assert!(held > 0);
+            hot.clear();
+            assert!((0..1000).all(|k| hot.get(&k).is_none()));
         }
     }
 }

@@ -48,7 +48,9 @@ mod tenant;
 
 #[cfg(feature = "jwt")]
 pub use auth::BearerJwtAuthenticator;
-pub use auth::{AuthenticateError, Authenticator, Principal, PrincipalKind};
+pub use auth::{
+    AuthenticateError, Authenticator, AuthenticatorFn, Principal, PrincipalKind, authenticator_fn,
+};
 #[cfg(feature = "cache")]
 pub use cache::{
     CachingMembershipStore, CachingMembershipStoreBuilder, CachingTenantStore,

@@ -10,8 +10,17 @@ use crate::{Role, Tenant, TenantId, TenantSlug, UserId};
 
 #[derive(Default)]
 struct TenantMaps {
-    by_id: HashMap<TenantId, Tenant>,
+    by_id: HashMap<TenantId, Arc<Tenant>>,
     by_slug: HashMap<TenantSlug, TenantId>,
+}
+
+impl TenantMaps {
+    fn find(&self, key: &TenantKey) -> Option<&Arc<Tenant>> {
+        match key {
+            TenantKey::Id(id) => self.by_id.get(id),
+            TenantKey::Slug(s) => self.by_slug.get(s).and_then(|id| self.by_id.get(id)),
+        }
+    }
 }
 
 /// A [`TenantStore`] kept in memory. Cloning shares the data.
@@ -46,7 +55,7 @@ impl InMemoryTenantStore {
                 m.by_slug.remove(&old);
             }
             m.by_slug.insert(tenant.slug.clone(), tenant.id);
-            m.by_id.insert(tenant.id, tenant);
+            m.by_id.insert(tenant.id, Arc::new(tenant));
         }
     }
 
@@ -55,7 +64,7 @@ impl InMemoryTenantStore {
         let mut m = self.maps.write().ok()?;
         let t = m.by_id.remove(&id)?;
         m.by_slug.remove(&t.slug);
-        Some(t)
+        Some(Arc::unwrap_or_clone(t))
     }
 }
 
@@ -63,10 +72,11 @@ impl InMemoryTenantStore {
 impl TenantStore for InMemoryTenantStore {
     async fn get(&self, key: &TenantKey) -> Result<Option<Tenant>, StoreError> {
         let m = self.maps.read().map_err(|_| poisoned())?;
-        Ok(match key {
-            TenantKey::Id(id) => m.by_id.get(id).cloned(),
-            TenantKey::Slug(s) => m.by_slug.get(s).and_then(|id| m.by_id.get(id)).cloned(),
-        })
+        Ok(m.find(key).map(|t| Tenant::clone(t)))
+    }
+
+    fn get_now(&self, key: &TenantKey) -> Option<Arc<Tenant>> {
+        self.maps.read().ok()?.find(key).cloned()
     }
 }
 
@@ -102,6 +112,10 @@ impl MembershipStore for InMemoryMembershipStore {
     async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError> {
         let m = self.roles.read().map_err(|_| poisoned())?;
         Ok(m.get(&(tenant, user)).copied())
+    }
+
+    fn role_of_now(&self, tenant: TenantId, user: UserId) -> Option<Role> {
+        self.roles.read().ok()?.get(&(tenant, user)).copied()
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use http::StatusCode;
 use tracing::Instrument;
@@ -172,10 +175,91 @@ impl TenantPipeline {
     }
 
     /// Runs the pipeline for one request. See the [type docs](Self) for the steps.
+    ///
+    /// Every store and the authenticator are asked for an immediate answer first
+    /// ([`TenantStore::get_now`], [`MembershipStore::role_of_now`],
+    /// [`Authenticator::authenticate_now`]); only the ones that have none are awaited.
     pub async fn run(&self, req: &RequestView<'_>) -> Result<PipelineOutcome, PipelineError> {
         let span = tracing::debug_span!("tenancy.pipeline", tenant_id = Empty, tenant_slug = Empty);
-        let result = self.steps(req, &span).instrument(span.clone()).await;
-        if let Err(err) = &result {
+        let result = match self
+            .steps(req, &span, Mode::Wait)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
+            Err(Stop::Refused(err)) => Err(err),
+            // Not produced in `Mode::Wait`; fail closed if it ever were.
+            Err(Stop::WouldWait) => Err(PipelineError::internal("tenant pipeline stalled")),
+        };
+        Self::log(&span, &result);
+        result
+    }
+
+    /// Runs the pipeline without waiting, when every step can answer at once: the resolver (always
+    /// synchronous), the authenticator through [`Authenticator::authenticate_now`], the stores
+    /// through [`TenantStore::get_now`] and [`MembershipStore::role_of_now`] (cache hits).
+    ///
+    /// `None` means some step would have to wait (a cache miss, an authenticator that does I/O, a
+    /// platform-administrator check): call [`run`](Self::run), which gives the same answer.
+    /// Nothing was started that needs cancelling. `Some` is exactly what `run` would return.
+    ///
+    /// This is the adapters' hot path: a request served from the caches costs no boxed future
+    /// and no clone of the tenant.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::HeaderMap;
+    /// use tenancy_core::{CachingMembershipStore, CachingTenantStore, HeaderResolver,
+    ///     InMemoryMembershipStore, InMemoryTenantStore, PipelineOutcome, Principal, RequestView,
+    ///     Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn};
+    ///
+    /// let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// let alice = UserId::new_random();
+    /// members.insert(acme.id, alice, Role::Member);
+    /// tenants.insert(acme.clone());
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(CachingTenantStore::new(tenants)),
+    ///     Arc::new(CachingMembershipStore::new(members)),
+    /// )
+    /// .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    /// .with_authenticator(Arc::new(authenticator_fn(move |_req: &RequestView<'_>| {
+    ///     Ok(Some(Principal::user(alice)))
+    /// })));
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-tenant", "acme".parse().unwrap());
+    /// let req = RequestView::new("/", &headers);
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// // Cold caches: no immediate answer, so run the pipeline (it fills the caches).
+    /// assert!(pipeline.run_now(&req).is_none());
+    /// assert!(pipeline.run(&req).await.is_ok());
+    /// # });
+    /// // Warm: answered synchronously.
+    /// match pipeline.run_now(&req) {
+    ///     Some(Ok(PipelineOutcome::Scoped(scope))) => assert_eq!(scope.tenant_id(), acme.id),
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// ```
+    pub fn run_now(&self, req: &RequestView<'_>) -> Option<Result<PipelineOutcome, PipelineError>> {
+        let span = tracing::debug_span!("tenancy.pipeline", tenant_id = Empty, tenant_slug = Empty);
+        let result = {
+            let _entered = span.enter();
+            // In `Mode::Now` no step awaits anything that can be pending, so one poll finishes
+            // the steps; a `Pending` would only mean "not now" and is treated so.
+            let steps = pin!(self.steps(req, &span, Mode::Now));
+            match steps.poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(Ok(outcome)) => Ok(outcome),
+                Poll::Ready(Err(Stop::Refused(err))) => Err(err),
+                Poll::Ready(Err(Stop::WouldWait)) | Poll::Pending => return None,
+            }
+        };
+        Self::log(&span, &result);
+        Some(result)
+    }
+
+    fn log(span: &tracing::Span, result: &Result<PipelineOutcome, PipelineError>) {
+        if let Err(err) = result {
             let _enter = span.enter();
             match err {
                 PipelineError::Internal(source) => {
@@ -184,25 +268,34 @@ impl TenantPipeline {
                 _ => tracing::debug!(code = err.code(), "tenant pipeline refused the request"),
             }
         }
-        result
     }
 
+    /// The steps, written once for both modes: in [`Mode::Now`] a step that has no immediate
+    /// answer stops with [`Stop::WouldWait`] before anything is started; in [`Mode::Wait`] it
+    /// awaits the store.
     async fn steps(
         &self,
         req: &RequestView<'_>,
         span: &tracing::Span,
-    ) -> Result<PipelineOutcome, PipelineError> {
-        let selection = self.resolver.select(req)?;
-        let principal = self.authenticator.authenticate(req).await?;
+        mode: Mode,
+    ) -> Result<PipelineOutcome, Stop> {
+        let selection = self.resolver.select(req).map_err(PipelineError::from)?;
+        let principal = match self.authenticator.authenticate_now(req) {
+            Some(answer) => answer,
+            None if mode == Mode::Now => return Err(Stop::WouldWait),
+            None => self.authenticator.authenticate(req).await,
+        }
+        .map_err(PipelineError::from)?;
 
         let (key, expected_slug) = match selection {
             Selection::Absent => {
                 let platform = match (&self.platform_admins, principal) {
+                    (Some(_), Some(_)) if mode == Mode::Now => return Err(Stop::WouldWait),
                     (Some(admins), Some(p)) => match authorize_platform(&**admins, p.user_id).await
                     {
                         Ok(scope) => Some(scope),
                         Err(AuthorizeError::NotPlatformAdmin) => None,
-                        Err(other) => return Err(PipelineError::internal(other)),
+                        Err(other) => return Err(PipelineError::internal(other).into()),
                     },
                     _ => None,
                 };
@@ -216,35 +309,45 @@ impl TenantPipeline {
         };
 
         let Some(principal) = principal else {
-            return Err(PipelineError::Unauthenticated(None));
+            return Err(PipelineError::Unauthenticated(None).into());
         };
 
-        let tenant = self
-            .tenants
-            .get(&key)
-            .await
-            .map_err(PipelineError::internal)?
-            .ok_or_else(|| PipelineError::TenantNotFound { key: key.clone() })?;
+        let tenant = match self.tenants.get_now(&key) {
+            Some(tenant) => tenant,
+            None if mode == Mode::Now => return Err(Stop::WouldWait),
+            None => match self.tenants.get(&key).await {
+                Ok(Some(tenant)) => Arc::new(tenant),
+                Ok(None) => return Err(PipelineError::TenantNotFound { key }.into()),
+                Err(e) => return Err(PipelineError::internal(e).into()),
+            },
+        };
         if let Some(slug) = expected_slug
             && tenant.slug != slug
         {
             return Err(PipelineError::Conflict(ResolveError::Conflict {
                 first: TenantKey::Slug(slug),
                 second: key,
-            }));
+            })
+            .into());
         }
         if tenant.status == TenantStatus::Deleted {
-            return Err(PipelineError::TenantNotFound { key });
+            return Err(PipelineError::TenantNotFound { key }.into());
         }
 
-        let role = self
-            .members
-            .role_of(tenant.id, principal.user_id)
-            .await
-            .map_err(PipelineError::internal)?
-            .ok_or_else(|| PipelineError::NotMember {
-                tenant: tenant.slug.clone(),
-            })?;
+        let role = match self.members.role_of_now(tenant.id, principal.user_id) {
+            Some(role) => role,
+            None if mode == Mode::Now => return Err(Stop::WouldWait),
+            None => match self.members.role_of(tenant.id, principal.user_id).await {
+                Ok(Some(role)) => role,
+                Ok(None) => {
+                    return Err(PipelineError::NotMember {
+                        tenant: tenant.slug.clone(),
+                    }
+                    .into());
+                }
+                Err(e) => return Err(PipelineError::internal(e).into()),
+            },
+        };
 
         // Step 7, the status check, is the one `TenantScope::mint` makes (the scope's only
         // constructor, so it cannot be skipped): a suspended, provisioning or expired tenant is
@@ -264,6 +367,29 @@ impl TenantPipeline {
             span.record("tenant_slug", tracing::field::display(scope.slug()));
         }
         Ok(PipelineOutcome::Scoped(scope))
+    }
+}
+
+/// Whether the steps may wait for a store.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Only immediate answers ([`TenantPipeline::run_now`]).
+    Now,
+    /// Await what has no immediate answer ([`TenantPipeline::run`]).
+    Wait,
+}
+
+/// Why the steps ended without an outcome.
+enum Stop {
+    /// The request is refused.
+    Refused(PipelineError),
+    /// [`Mode::Now`] only: a step has no immediate answer.
+    WouldWait,
+}
+
+impl From<PipelineError> for Stop {
+    fn from(err: PipelineError) -> Self {
+        Self::Refused(err)
     }
 }
 

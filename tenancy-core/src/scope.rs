@@ -14,15 +14,13 @@ use crate::{PrincipalKind, Role, Tenant, TenantId, TenantSlug, TenantStatus, Use
 ///
 /// ```compile_fail
 /// // A scope cannot be built by hand.
-/// let scope = tenancy_core::TenantScope { inner: todo!() };
+/// let scope = tenancy_core::TenantScope { tenant: todo!() };
 /// ```
 #[derive(Clone)]
 pub struct TenantScope {
-    inner: Arc<ScopeInner>,
-}
-
-struct ScopeInner {
-    tenant: Tenant,
+    // The tenant is shared with the cache that served it: minting and cloning a scope copy no
+    // strings.
+    tenant: Arc<Tenant>,
     user: UserId,
     role: Role,
     actor: PrincipalKind,
@@ -31,7 +29,7 @@ struct ScopeInner {
 impl TenantScope {
     /// Mints a scope after checking the tenant's status. Crate-private on purpose.
     pub(crate) fn mint(
-        tenant: Tenant,
+        tenant: Arc<Tenant>,
         user: UserId,
         role: Role,
         actor: PrincipalKind,
@@ -43,55 +41,53 @@ impl TenantScope {
             });
         }
         Ok(Self {
-            inner: Arc::new(ScopeInner {
-                tenant,
-                user,
-                role,
-                actor,
-            }),
+            tenant,
+            user,
+            role,
+            actor,
         })
     }
 
     /// The tenant.
     pub fn tenant(&self) -> &Tenant {
-        &self.inner.tenant
+        &self.tenant
     }
 
     /// The tenant id.
     pub fn tenant_id(&self) -> TenantId {
-        self.inner.tenant.id
+        self.tenant.id
     }
 
     /// The tenant slug.
     pub fn slug(&self) -> &TenantSlug {
-        &self.inner.tenant.slug
+        &self.tenant.slug
     }
 
     /// The authorised principal.
     pub fn user_id(&self) -> UserId {
-        self.inner.user
+        self.user
     }
 
     /// The principal's role in this tenant.
     pub fn role(&self) -> Role {
-        self.inner.role
+        self.role
     }
 
     /// What kind of caller acts: a user, an API key, a job, a service. Authority still comes from
     /// the membership; the kind is for audit entries and logs.
     pub fn actor(&self) -> PrincipalKind {
-        self.inner.actor
+        self.actor
     }
 }
 
 impl fmt::Debug for TenantScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantScope")
-            .field("tenant_id", &self.inner.tenant.id)
-            .field("slug", &self.inner.tenant.slug)
-            .field("user_id", &self.inner.user)
-            .field("role", &self.inner.role)
-            .field("actor", &self.inner.actor)
+            .field("tenant_id", &self.tenant.id)
+            .field("slug", &self.tenant.slug)
+            .field("user_id", &self.user)
+            .field("role", &self.role)
+            .field("actor", &self.actor)
             .finish()
     }
 }
@@ -182,20 +178,27 @@ pub(crate) async fn authorize_as(
     user: UserId,
     actor: PrincipalKind,
 ) -> Result<TenantScope, AuthorizeError> {
-    let tenant = tenants
-        .get(key)
-        .await?
-        .ok_or_else(|| AuthorizeError::UnknownTenant(key.clone()))?;
+    let tenant = match tenants.get_now(key) {
+        Some(t) => t,
+        None => tenants
+            .get(key)
+            .await?
+            .map(Arc::new)
+            .ok_or_else(|| AuthorizeError::UnknownTenant(key.clone()))?,
+    };
     if !tenant.status.admits_requests() {
         return Err(AuthorizeError::TenantNotActive {
             slug: tenant.slug.clone(),
             status: tenant.status,
         });
     }
-    let role = members
-        .role_of(tenant.id, user)
-        .await?
-        .ok_or_else(|| AuthorizeError::NotMember(tenant.slug.clone()))?;
+    let role = match members.role_of_now(tenant.id, user) {
+        Some(r) => r,
+        None => members
+            .role_of(tenant.id, user)
+            .await?
+            .ok_or_else(|| AuthorizeError::NotMember(tenant.slug.clone()))?,
+    };
     TenantScope::mint(tenant, user, role, actor)
 }
 

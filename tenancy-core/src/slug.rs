@@ -121,18 +121,21 @@ impl<'de> Deserialize<'de> for TenantSlug {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SlugPolicy {
-    reserved: Vec<String>,
+    /// Lowercase, sorted, without duplicates: looked up by binary search on every request.
+    reserved: Vec<Box<str>>,
 }
 
 impl Default for SlugPolicy {
     fn default() -> Self {
-        Self {
-            reserved: DEFAULT_RESERVED_SLUGS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        }
+        Self::permissive().with_reserved(DEFAULT_RESERVED_SLUGS.iter().copied())
     }
+}
+
+/// `a` and `b` compared as if both were ASCII-lowercased.
+fn cmp_ignore_ascii_case(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 impl SlugPolicy {
@@ -150,14 +153,21 @@ impl SlugPolicy {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.reserved
-            .extend(names.into_iter().map(|s| s.into().to_ascii_lowercase()));
+        self.reserved.extend(
+            names
+                .into_iter()
+                .map(|s| s.into().to_ascii_lowercase().into_boxed_str()),
+        );
+        self.reserved.sort_unstable();
+        self.reserved.dedup();
         self
     }
 
-    /// Whether `s` is on the reserved list.
+    /// Whether `s` is on the reserved list (compared case-insensitively).
     pub fn is_reserved(&self, s: &str) -> bool {
-        self.reserved.iter().any(|r| r.eq_ignore_ascii_case(s))
+        self.reserved
+            .binary_search_by(|r| cmp_ignore_ascii_case(r, s))
+            .is_ok()
     }
 
     /// Validates `s` as a slug.

@@ -2,9 +2,15 @@
 //!
 //! Each trait has one required method and is used as `Arc<dyn Trait>` by the pipeline, so it is
 //! declared with [`async_trait`](async_trait::async_trait) (object safe, boxed future).
+//!
+//! The lookup traits also have one *provided* synchronous method (`get_now`, `role_of_now`) that
+//! answers from memory when the store can (a cache hit) and says `None` otherwise. The request
+//! pipeline asks it first, so a request served from the caches allocates no boxed future and never
+//! waits; backends that always do I/O (a database store) simply keep the default.
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -95,6 +101,27 @@ impl StoreError {
 pub trait TenantStore: Send + Sync {
     /// The tenant with this key, or `None` when unknown.
     async fn get(&self, key: &TenantKey) -> Result<Option<Tenant>, StoreError>;
+
+    /// The tenant with this key, answered at once from memory, when this store holds a fresh
+    /// answer naming one (a cache hit). `None` means "no immediate answer": ask
+    /// [`get`](Self::get). It is never an answer that the tenant does not exist.
+    ///
+    /// Whatever it returns must be what `get` would return at this moment; the default (`None`)
+    /// is always correct. The request pipeline calls it before `get`, so a store that can answer
+    /// from memory serves a request without a boxed future or a clone of the tenant.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryTenantStore, Tenant, TenantId, TenantKey, TenantStore};
+    /// let store = InMemoryTenantStore::new();
+    /// let t = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// store.insert(t.clone());
+    /// assert_eq!(store.get_now(&TenantKey::Id(t.id)).as_deref(), Some(&t));
+    /// assert!(store.get_now(&TenantKey::Id(TenantId::new_random())).is_none());
+    /// ```
+    fn get_now(&self, key: &TenantKey) -> Option<Arc<Tenant>> {
+        let _ = key;
+        None
+    }
 }
 
 /// Looks up a user's role in one tenant.
@@ -102,6 +129,26 @@ pub trait TenantStore: Send + Sync {
 pub trait MembershipStore: Send + Sync {
     /// The role of `user` in `tenant`, or `None` when not a member.
     async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError>;
+
+    /// The role of `user` in `tenant`, answered at once from memory, when this store holds a
+    /// fresh answer naming one (a cache hit). `None` means "no immediate answer": ask
+    /// [`role_of`](Self::role_of). It is never an answer that the user is not a member.
+    ///
+    /// Whatever it returns must be what `role_of` would return at this moment; the default
+    /// (`None`) is always correct.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryMembershipStore, MembershipStore, Role, TenantId, UserId};
+    /// let store = InMemoryMembershipStore::new();
+    /// let (acme, alice) = (TenantId::new_random(), UserId::new_random());
+    /// store.insert(acme, alice, Role::Admin);
+    /// assert_eq!(store.role_of_now(acme, alice), Some(Role::Admin));
+    /// assert_eq!(store.role_of_now(acme, UserId::new_random()), None);
+    /// ```
+    fn role_of_now(&self, tenant: TenantId, user: UserId) -> Option<Role> {
+        let _ = (tenant, user);
+        None
+    }
 }
 
 /// Says whether a user is a platform administrator.

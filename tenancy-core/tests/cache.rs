@@ -506,3 +506,168 @@ async fn deleted_tenant_read_by_id_does_not_shadow_its_reused_slug() {
         new.id
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Immediate answers (`get_now` / `role_of_now`): the pipeline's hot path, served from the hot set
+// in front of moka. They must follow every rule the awaited lookups follow.
+
+#[tokio::test]
+async fn get_now_answers_hits_only() {
+    let (_db, counting, acme) = setup();
+    let cached = CachingTenantStore::new(counting.clone());
+    let (by_id, by_slug) = (TenantKey::Id(acme.id), TenantKey::Slug(acme.slug.clone()));
+    assert!(
+        cached.get_now(&by_id).is_none(),
+        "cold: no immediate answer"
+    );
+    cached.get(&by_id).await.unwrap();
+    // Positive control: both keys of the loaded tenant answer at once, with no new load.
+    assert_eq!(cached.get_now(&by_id).map(|t| t.id), Some(acme.id));
+    assert_eq!(cached.get_now(&by_slug).map(|t| t.id), Some(acme.id));
+    assert_eq!(counting.calls(), 1);
+
+    // A cached "unknown" is not an immediate answer: `get` gives it, from the cache.
+    let nobody = TenantKey::Slug("nobody".parse().unwrap());
+    assert!(cached.get(&nobody).await.unwrap().is_none());
+    assert!(cached.get_now(&nobody).is_none());
+    assert!(cached.get(&nobody).await.unwrap().is_none());
+    assert_eq!(counting.calls(), 2);
+}
+
+#[tokio::test]
+async fn get_now_follows_invalidation_at_once() {
+    let (db, counting, acme) = setup();
+    let cached = CachingTenantStore::new(counting.clone());
+    let key = TenantKey::Slug(acme.slug.clone());
+    cached.get(&key).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(cached.get_now(&key).unwrap().status, TenantStatus::Active);
+    }
+
+    db.insert(acme.clone().with_status(TenantStatus::Suspended));
+    cached.invalidate(acme.id, &acme.slug);
+    assert!(
+        cached.get_now(&key).is_none(),
+        "invalidated: no immediate answer"
+    );
+    assert!(cached.get_now(&TenantKey::Id(acme.id)).is_none());
+    let t = cached.get(&key).await.unwrap().unwrap();
+    assert_eq!(t.status, TenantStatus::Suspended);
+    assert_eq!(
+        cached.get_now(&key).unwrap().status,
+        TenantStatus::Suspended
+    );
+}
+
+#[tokio::test]
+async fn unrelated_invalidations_keep_serving_hits() {
+    let db = InMemoryTenantStore::new();
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    db.insert(acme.clone());
+    db.insert(globex.clone());
+    let counting = Counting::new(db);
+    let cached = CachingTenantStore::new(counting.clone());
+    for t in [&acme, &globex] {
+        cached.get(&TenantKey::Id(t.id)).await.unwrap();
+    }
+    assert_eq!(counting.calls(), 2);
+    for _ in 0..3 {
+        cached.invalidate(globex.id, &globex.slug);
+        // acme was loaded before these invalidations, none of which concerns it.
+        assert_eq!(
+            cached.get_now(&TenantKey::Id(acme.id)).map(|t| t.id),
+            Some(acme.id)
+        );
+        assert!(cached.get_now(&TenantKey::Id(globex.id)).is_none());
+    }
+    assert_eq!(counting.calls(), 2, "acme was never reloaded");
+}
+
+#[tokio::test]
+async fn invalidate_all_reaches_immediate_answers() {
+    let (_db, counting, acme) = setup();
+    let cached = CachingTenantStore::new(counting.clone());
+    let key = TenantKey::Id(acme.id);
+    cached.get(&key).await.unwrap();
+    assert!(cached.get_now(&key).is_some());
+    cached.invalidate_all();
+    assert!(cached.get_now(&key).is_none());
+    cached.get(&key).await.unwrap();
+    assert_eq!(counting.calls(), 2);
+    assert!(cached.get_now(&key).is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_now_respects_the_ttl() {
+    let (_db, counting, acme) = setup();
+    let cached = CachingTenantStore::builder(counting.clone())
+        .with_ttl(Duration::from_secs(30))
+        .build();
+    let key = TenantKey::Id(acme.id);
+    cached.get(&key).await.unwrap();
+    tokio::time::advance(Duration::from_secs(29)).await;
+    assert!(cached.get_now(&key).is_some(), "within the TTL");
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(cached.get_now(&key).is_none(), "at the TTL");
+}
+
+#[tokio::test]
+async fn many_tenants_through_a_small_cache_answer_correctly() {
+    // More tenants than the hot set and moka hold: shards are emptied and entries evicted, and
+    // every immediate answer is still the tenant of its key.
+    let db = InMemoryTenantStore::new();
+    let all: Vec<Tenant> = (0..500).map(|i| tenant(&format!("tenant-{i}"))).collect();
+    for t in &all {
+        db.insert(t.clone());
+    }
+    let cached = CachingTenantStore::builder(db)
+        .with_max_capacity(64)
+        .build();
+    for round in 0..2 {
+        for t in &all {
+            let key = TenantKey::Slug(t.slug.clone());
+            if let Some(found) = cached.get_now(&key) {
+                assert_eq!(found.id, t.id, "round {round}");
+            }
+            assert_eq!(cached.get(&key).await.unwrap().map(|f| f.id), Some(t.id));
+            assert_eq!(cached.get_now(&key).map(|f| f.id), Some(t.id));
+        }
+    }
+}
+
+#[tokio::test]
+async fn role_of_now_follows_revocation_at_once() {
+    let db = InMemoryMembershipStore::new();
+    let (acme, globex, alice) = (
+        TenantId::new_random(),
+        TenantId::new_random(),
+        UserId::new_random(),
+    );
+    db.insert(acme, alice, Role::Admin);
+    let counting = Counting::new(db.clone());
+    let cached = CachingMembershipStore::new(counting.clone());
+    assert_eq!(cached.role_of_now(acme, alice), None, "cold");
+    cached.role_of(acme, alice).await.unwrap();
+    assert_eq!(cached.role_of_now(acme, alice), Some(Role::Admin));
+    // The tenant is part of the key: no answer for another tenant.
+    assert_eq!(cached.role_of_now(globex, alice), None);
+    cached.role_of(globex, alice).await.unwrap();
+    assert_eq!(
+        cached.role_of_now(globex, alice),
+        None,
+        "non-membership is no immediate answer"
+    );
+
+    db.remove(acme, alice);
+    cached.invalidate_membership(acme, alice);
+    assert_eq!(cached.role_of_now(acme, alice), None);
+    assert_eq!(cached.role_of(acme, alice).await.unwrap(), None);
+
+    db.insert(acme, alice, Role::Member);
+    cached.invalidate_tenant_memberships(acme);
+    assert_eq!(
+        cached.role_of(acme, alice).await.unwrap(),
+        Some(Role::Member)
+    );
+    assert_eq!(cached.role_of_now(acme, alice), Some(Role::Member));
+}

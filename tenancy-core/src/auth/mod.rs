@@ -104,6 +104,10 @@ impl AuthenticateError {
 ///     }
 /// }
 /// ```
+///
+/// An authenticator that needs no I/O (a signed token, a signed cookie, keys held in memory) also
+/// implements [`authenticate_now`](Self::authenticate_now), or is written as a closure with
+/// [`authenticator_fn`]: the pipeline then authenticates without a boxed future.
 #[async_trait]
 pub trait Authenticator: Send + Sync {
     /// The caller, `None` when anonymous.
@@ -111,6 +115,49 @@ pub trait Authenticator: Send + Sync {
         &self,
         req: &RequestView<'_>,
     ) -> Result<Option<Principal>, AuthenticateError>;
+
+    /// The same answer as [`authenticate`](Self::authenticate), given at once when it needs no
+    /// waiting; `None` means "call `authenticate`". The default is `None`.
+    ///
+    /// The pipeline calls this first; when it returns `Some`, `authenticate` is not called, so
+    /// the two must agree. The simplest way to keep them agreeing is to write the check once,
+    /// as below, or with [`authenticator_fn`].
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use tenancy_core::{AuthenticateError, Authenticator, Principal, RequestView, UserId};
+    ///
+    /// struct StaticKey { key: &'static str, user: UserId }
+    ///
+    /// impl StaticKey {
+    ///     fn check(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> {
+    ///         match req.headers().get("x-api-key") {
+    ///             None => Ok(None),
+    ///             Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
+    ///             Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// #[async_trait]
+    /// impl Authenticator for StaticKey {
+    ///     async fn authenticate(&self, req: &RequestView<'_>)
+    ///         -> Result<Option<Principal>, AuthenticateError> {
+    ///         self.check(req)
+    ///     }
+    ///     fn authenticate_now(&self, req: &RequestView<'_>)
+    ///         -> Option<Result<Option<Principal>, AuthenticateError>> {
+    ///         Some(self.check(req))
+    ///     }
+    /// }
+    /// ```
+    fn authenticate_now(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthenticateError>> {
+        let _ = req;
+        None
+    }
 }
 
 /// Everyone is anonymous.
@@ -121,6 +168,74 @@ impl Authenticator for () {
         _req: &RequestView<'_>,
     ) -> Result<Option<Principal>, AuthenticateError> {
         Ok(None)
+    }
+
+    fn authenticate_now(
+        &self,
+        _req: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthenticateError>> {
+        Some(Ok(None))
+    }
+}
+
+/// An [`Authenticator`] from a synchronous closure (signed tokens or cookies, keys in memory):
+/// answers through [`Authenticator::authenticate_now`], so the pipeline never boxes a future for
+/// it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tenancy_core::{AuthenticateError, Principal, RequestView, UserId, authenticator_fn};
+/// use http::HeaderMap;
+///
+/// let alice = UserId::new_random();
+/// let auth = authenticator_fn(move |req: &RequestView<'_>| match req.headers().get("x-api-key") {
+///     None => Ok(None),
+///     Some(v) if v.as_bytes() == b"k-alice" => Ok(Some(Principal::user(alice))),
+///     Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+/// });
+/// # use tenancy_core::Authenticator;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-api-key", "k-alice".parse().unwrap());
+/// let found = auth.authenticate_now(&RequestView::new("/", &headers));
+/// assert_eq!(found.unwrap().unwrap(), Some(Principal::user(alice)));
+/// let _shared: Arc<dyn Authenticator> = Arc::new(auth);
+/// ```
+pub fn authenticator_fn<F>(f: F) -> AuthenticatorFn<F>
+where
+    F: Fn(&RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> + Send + Sync,
+{
+    AuthenticatorFn { f }
+}
+
+/// The [`Authenticator`] returned by [`authenticator_fn`].
+#[derive(Clone)]
+pub struct AuthenticatorFn<F> {
+    f: F,
+}
+
+impl<F> std::fmt::Debug for AuthenticatorFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatorFn").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<F> Authenticator for AuthenticatorFn<F>
+where
+    F: Fn(&RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> + Send + Sync,
+{
+    async fn authenticate(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError> {
+        (self.f)(req)
+    }
+
+    fn authenticate_now(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Option<Result<Option<Principal>, AuthenticateError>> {
+        Some((self.f)(req))
     }
 }
 
@@ -179,6 +294,20 @@ mod bearer {
             &self,
             req: &RequestView<'_>,
         ) -> Result<Option<Principal>, AuthenticateError> {
+            self.check(req)
+        }
+
+        fn authenticate_now(
+            &self,
+            req: &RequestView<'_>,
+        ) -> Option<Result<Option<Principal>, AuthenticateError>> {
+            Some(self.check(req))
+        }
+    }
+
+    impl BearerJwtAuthenticator {
+        /// Verification needs no I/O: both trait methods answer through this.
+        fn check(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> {
             let Some(token) =
                 bearer_token(req.headers()).map_err(AuthenticateError::InvalidToken)?
             else {

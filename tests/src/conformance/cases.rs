@@ -495,11 +495,15 @@ pub async fn missing_layer<H: Harness>(h: &H, w: &World) {
 
 macro_rules! transcript_fn {
     (; $($case:ident),* $(,)?) => {
-        /// Runs every case, each in a fresh [`World`] with a fresh harness from `make`, and
+        /// Runs every case, each in a fresh [`World`] made by `new_world` ([`World::new`] or
+        /// [`World::waiting`]) with a fresh harness from `make`, and
         /// returns `(case, with_layer, path, response)` for every exchange. Two adapters that
         /// conform produce equal transcripts (tokens differ between worlds, so requests are
         /// compared by path and case only).
-        pub async fn transcript<H, F, Fut>(make: F) -> Vec<(&'static str, bool, String, TestResponse)>
+        pub async fn transcript<H, F, Fut>(
+            new_world: fn() -> World,
+            make: F,
+        ) -> Vec<(&'static str, bool, String, TestResponse)>
         where
             H: Harness,
             F: Fn(World) -> Fut,
@@ -507,7 +511,7 @@ macro_rules! transcript_fn {
         {
             let mut out = Vec::new();
             $(
-                let (world, harness) = make(World::new()).await;
+                let (world, harness) = make(new_world()).await;
                 let rec = Recording::new(harness);
                 $case(&rec, &world).await;
                 for (layer, req, res) in rec.take() {

@@ -20,17 +20,26 @@
 //! | `/public`          | none                           | `{"ok":true}`                      |
 //!
 //! The same routes are also served *without* the layer ([`Harness::send_without_layer`]).
+//!
+//! Every case runs twice, over two worlds that hold the same data: [`World::new`], whose stores
+//! and authenticator answer at once (the adapters' synchronous hot path,
+//! `TenantPipeline::run_now`), and [`World::waiting`], whose stores and authenticator must be
+//! awaited (the boxed path, `TenantPipeline::run`). Both must give the same answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
 use serde_json::{Value, json};
 use tenancy_core::{
-    BearerJwtAuthenticator, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore,
-    JwtAlgorithm, JwtVerifier, PathResolver, Permission, PermissionMarker, Policy, ResolverChain,
-    Role, SubdomainResolver, Tenant, TenantId, TenantPipeline, TenantScope, TenantStatus, UserId,
+    AuthenticateError, Authenticator, BearerJwtAuthenticator, HeaderResolver,
+    InMemoryMembershipStore, InMemoryTenantStore, JwtAlgorithm, JwtVerifier, MembershipStore,
+    PathResolver, Permission, PermissionMarker, Policy, Principal, RequestView, ResolverChain,
+    Role, StoreError, SubdomainResolver, Tenant, TenantId, TenantKey, TenantPipeline, TenantScope,
+    TenantStatus, TenantStore, UserId,
 };
 
 pub mod actix;
@@ -191,6 +200,37 @@ pub struct World {
     pub acme: TenantId,
     /// `globex` (active).
     pub globex: TenantId,
+    /// Whether the stores and the authenticator must be awaited ([`World::waiting`]).
+    pub waiting: bool,
+}
+
+/// Hides the immediate answers (`get_now`, `role_of_now`, `authenticate_now`) of a store or an
+/// authenticator, so the pipeline has to await it.
+#[derive(Debug, Clone)]
+pub struct Waiting<T>(pub T);
+
+#[async_trait]
+impl<T: TenantStore> TenantStore for Waiting<T> {
+    async fn get(&self, key: &TenantKey) -> Result<Option<Tenant>, StoreError> {
+        self.0.get(key).await
+    }
+}
+
+#[async_trait]
+impl<T: MembershipStore> MembershipStore for Waiting<T> {
+    async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError> {
+        self.0.role_of(tenant, user).await
+    }
+}
+
+#[async_trait]
+impl<T: Authenticator> Authenticator for Waiting<T> {
+    async fn authenticate(
+        &self,
+        req: &RequestView<'_>,
+    ) -> Result<Option<Principal>, AuthenticateError> {
+        self.0.authenticate(req).await
+    }
 }
 
 fn tenant(slug: &str, status: TenantStatus) -> Tenant {
@@ -200,8 +240,18 @@ fn tenant(slug: &str, status: TenantStatus) -> Tenant {
 impl World {
     /// A fresh world: tenants `acme`, `globex` (active), `initech` (suspended), `umbrella`
     /// (deleted); resolvers subdomain of [`BASE_DOMAIN`], `X-Tenant` and path prefix `/t`, all of
-    /// which must agree; HS256 bearer JWTs with pinned issuer and audience.
+    /// which must agree; HS256 bearer JWTs with pinned issuer and audience. The stores and the
+    /// authenticator answer at once when they can.
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// The same world, but every store lookup and every authentication has to be awaited.
+    pub fn waiting() -> Self {
+        Self::build(true)
+    }
+
+    fn build(waiting: bool) -> Self {
         let tenants = Arc::new(InMemoryTenantStore::new());
         let members = Arc::new(InMemoryMembershipStore::new());
         let acme = tenant("acme", TenantStatus::Active);
@@ -236,9 +286,18 @@ impl World {
             Box::new(HeaderResolver::x_tenant()),
             Box::new(PathResolver::prefix("t").unwrap()),
         ]);
-        let pipeline = TenantPipeline::new(tenants.clone(), members.clone())
-            .with_resolver(Arc::new(resolver))
-            .with_authenticator(Arc::new(BearerJwtAuthenticator::new(Arc::new(verifier))));
+        let authenticator = BearerJwtAuthenticator::new(Arc::new(verifier));
+        let pipeline = if waiting {
+            TenantPipeline::new(
+                Arc::new(Waiting((*tenants).clone())),
+                Arc::new(Waiting((*members).clone())),
+            )
+            .with_authenticator(Arc::new(Waiting(authenticator)))
+        } else {
+            TenantPipeline::new(tenants.clone(), members.clone())
+                .with_authenticator(Arc::new(authenticator))
+        }
+        .with_resolver(Arc::new(resolver));
         let policy = Policy::builder()
             .permission(LeadsWrite::PERMISSION)
             .grant(Role::Manager, [LeadsWrite::PERMISSION])
@@ -252,6 +311,7 @@ impl World {
             users,
             acme: acme_id,
             globex: globex_id,
+            waiting,
         }
     }
 
@@ -369,15 +429,35 @@ macro_rules! conformance_suite {
         $crate::for_each_conformance_case!($crate::conformance_suite, @tests $run, $make);
     };
     (@tests $run:path, $make:path; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $run(async {
-                    let world = $crate::conformance::World::new();
-                    let harness = $make(&world).await;
-                    $crate::conformance::cases::$case(&harness, &world).await;
-                });
-            }
-        )*
+        /// Stores and authenticator that answer at once: the synchronous hot path.
+        mod immediate {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    $run(async {
+                        let world = $crate::conformance::World::new();
+                        let harness = $make(&world).await;
+                        $crate::conformance::cases::$case(&harness, &world).await;
+                    });
+                }
+            )*
+        }
+        /// Stores and authenticator that must be awaited: the boxed path.
+        mod waiting {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    $run(async {
+                        let world = $crate::conformance::World::waiting();
+                        let harness = $make(&world).await;
+                        $crate::conformance::cases::$case(&harness, &world).await;
+                    });
+                }
+            )*
+        }
     };
 }
