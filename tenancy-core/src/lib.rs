@@ -22,6 +22,12 @@
 //! # });
 //! ```
 //!
+//! | Feature | Default | What it adds |
+//! | --- | --- | --- |
+//! | `cache` | yes | moka-backed caching tenant and membership stores |
+//! | `jwt` | yes | verified JWT claim resolver and bearer authenticator |
+//! | `rate-limit` | yes | [`TenantRateLimiter`]: governor-backed limits per tenant and per principal |
+//!
 //! Minimum supported Rust version: 1.88.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -33,6 +39,7 @@ mod cache;
 mod decision;
 mod id;
 mod jwt;
+mod limit;
 mod memory;
 mod permission;
 mod pipeline;
@@ -62,6 +69,9 @@ pub use id::{IdParseError, TenantId, UserId};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtVerifier;
 pub use jwt::{JwtAlgorithm, JwtError, VerifiedClaims};
+pub use limit::{LimitKind, LimitRequest, RateLimited, RateLimiter};
+#[cfg(feature = "rate-limit")]
+pub use limit::{ManualClock, RateQuota, TenantRateLimiter, TenantRateLimiterBuilder};
 pub use memory::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore};
 pub use permission::{
     CustomRole, Permission, PermissionError, PermissionMarker, PermissionScope, Policy,
