@@ -87,7 +87,10 @@ fn actix_status(refusal: Refusal) -> StatusCode {
 
 /// The response for a refusal.
 pub(crate) fn refusal_response(refusal: Refusal) -> HttpResponse {
-    HttpResponse::build(actix_status(refusal))
-        .content_type(ContentType::json())
-        .body(refusal.json_body())
+    let mut res = HttpResponse::build(actix_status(refusal));
+    res.content_type(ContentType::json());
+    if let Some(secs) = refusal.retry_after() {
+        res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+    }
+    res.body(refusal.json_body())
 }

@@ -89,5 +89,9 @@ pub(crate) fn refusal_response<B: From<String>>(refusal: Refusal) -> http::Respo
     *res.status_mut() = refusal.status();
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(secs) = refusal.retry_after() {
+        res.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     res
 }

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::auth::{AuthenticateError, Authenticator, Principal};
+use crate::limit::{LimitRequest, RateLimited, RateLimiter};
 use crate::resolve::{ResolveError, Selection, TenantResolver};
 use crate::scope::AuthorizeError;
 use crate::store::{MembershipStore, PlatformAdmins, TenantKey, TenantStore};
@@ -39,7 +40,12 @@ use crate::{
 ///    so non-members learn nothing about a tenant's lifecycle;
 /// 7. **status** — suspended, provisioning or an expired trial → 403 (`tenant_suspended`,
 ///    `tenant_provisioning`, `tenant_trial_expired`);
-/// 8. **mint** the scope (which re-checks the status).
+/// 8. **mint** the scope (which re-checks the status);
+/// 9. **rate limit** — with [`with_rate_limiter`](Self::with_rate_limiter), the request is
+///    counted against its tenant (and principal) by *ids*, so addressing one tenant by
+///    subdomain, header, path or id draws from one bucket (ATTACKS.md G.40); over the quota is
+///    429 `rate_limited` with a `Retry-After`. Refused requests of earlier steps are not
+///    counted, and tenant-less requests are not limited by it.
 ///
 /// A store failure at any step is 500 `internal` with no detail. A header selects, membership
 /// authorises: a token of A's user with `X-Tenant: B` ends at step 6 with 403 (or 404 when B does
@@ -108,12 +114,14 @@ pub struct TenantPipeline {
     authenticator: Arc<dyn Authenticator>,
     members: Arc<dyn MembershipStore>,
     platform_admins: Option<Arc<dyn PlatformAdmins>>,
+    limiter: Option<Arc<dyn RateLimiter>>,
 }
 
 impl fmt::Debug for TenantPipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantPipeline")
             .field("platform_admins", &self.platform_admins.is_some())
+            .field("rate_limited", &self.limiter.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +142,7 @@ impl TenantPipeline {
             authenticator: Arc::new(()),
             members,
             platform_admins: None,
+            limiter: None,
         }
     }
 
@@ -171,6 +180,32 @@ impl TenantPipeline {
     #[must_use]
     pub fn with_platform_admins(mut self, admins: Arc<dyn PlatformAdmins>) -> Self {
         self.platform_admins = Some(admins);
+        self
+    }
+
+    /// Counts every admitted tenant request against `limiter` (step 9): for example a
+    /// [`TenantRateLimiter`](crate::TenantRateLimiter) with per-tenant, per-principal and
+    /// per-plan quotas. The check is synchronous and keeps the hot path of
+    /// [`run_now`](Self::run_now).
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::sync::Arc;
+    /// use tenancy_core::{InMemoryMembershipStore, InMemoryTenantStore, RateQuota, TenantPipeline,
+    ///     TenantRateLimiter};
+    ///
+    /// let per_tenant = RateQuota::per_second(NonZeroU32::new(200).unwrap());
+    /// let per_user = RateQuota::per_second(NonZeroU32::new(20).unwrap());
+    /// let limiter = TenantRateLimiter::builder(per_tenant).with_principal_quota(per_user).build();
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(InMemoryTenantStore::new()),
+    ///     Arc::new(InMemoryMembershipStore::new()),
+    /// )
+    /// .with_rate_limiter(Arc::new(limiter));
+    /// ```
+    #[must_use]
+    pub fn with_rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -366,6 +401,13 @@ impl TenantPipeline {
             span.record("tenant_id", tracing::field::display(scope.tenant_id()));
             span.record("tenant_slug", tracing::field::display(scope.slug()));
         }
+        // Step 9, last: no step after it can stop with `WouldWait`, so a request is counted once
+        // whether `run_now` or `run` answers it.
+        if let Some(limiter) = &self.limiter {
+            limiter
+                .check(&LimitRequest::from_scope(&scope))
+                .map_err(PipelineError::RateLimited)?;
+        }
         Ok(PipelineOutcome::Scoped(scope))
     }
 }
@@ -445,6 +487,10 @@ pub enum PipelineError {
         /// The key that was looked up.
         key: TenantKey,
     },
+    /// Over the tenant's or the principal's rate limit. 429 `rate_limited`; the
+    /// [`Refusal`](crate::Refusal) carries the `Retry-After` seconds.
+    #[error("rate limited")]
+    RateLimited(#[source] RateLimited),
     /// A store failed. 500 `internal`.
     #[error("tenant pipeline failed")]
     Internal(#[source] Box<dyn StdError + Send + Sync + 'static>),
@@ -462,6 +508,7 @@ impl PipelineError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::NotMember { .. } | Self::TenantInactive { .. } => StatusCode::FORBIDDEN,
             Self::TenantNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -479,6 +526,7 @@ impl PipelineError {
                 _ => "tenant_suspended",
             },
             Self::TenantNotFound { .. } => "tenant_not_found",
+            Self::RateLimited(_) => "rate_limited",
             Self::Internal(_) => "internal",
         }
     }
@@ -496,6 +544,7 @@ impl PipelineError {
                 _ => "this tenant is suspended",
             },
             Self::TenantNotFound { .. } => "tenant not found",
+            Self::RateLimited(_) => "too many requests, retry later",
             Self::Internal(_) => "internal error",
         }
     }

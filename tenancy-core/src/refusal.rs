@@ -30,6 +30,7 @@ pub struct Refusal {
     status: StatusCode,
     code: &'static str,
     message: &'static str,
+    retry_after: Option<u64>,
 }
 
 impl Refusal {
@@ -77,7 +78,26 @@ impl Refusal {
             status,
             code,
             message,
+            retry_after: None,
         }
+    }
+
+    /// Seconds after which a refused request may be retried: the adapters send it as the
+    /// `Retry-After` header (set on 429 `rate_limited`).
+    ///
+    /// ```
+    /// use tenancy_core::{LimitKind, PipelineError, RateLimited, Refusal};
+    /// use std::time::Duration;
+    /// let limited = PipelineError::RateLimited(RateLimited::new(
+    ///     LimitKind::Tenant,
+    ///     Duration::from_millis(1500),
+    /// ));
+    /// let r = Refusal::from(&limited);
+    /// assert_eq!((r.status().as_u16(), r.code(), r.retry_after()), (429, "rate_limited", Some(2)));
+    /// assert_eq!(Refusal::TENANT_REQUIRED.retry_after(), None);
+    /// ```
+    pub const fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// The HTTP status.
@@ -103,7 +123,14 @@ impl Refusal {
 
 impl From<&PipelineError> for Refusal {
     fn from(e: &PipelineError) -> Self {
-        Self::new(e.status(), e.code(), e.public_message())
+        let refusal = Self::new(e.status(), e.code(), e.public_message());
+        match e {
+            PipelineError::RateLimited(limited) => Self {
+                retry_after: Some(limited.retry_after_secs()),
+                ..refusal
+            },
+            _ => refusal,
+        }
     }
 }
 

@@ -34,7 +34,7 @@ fn axum_and_actix_transcripts_are_identical() {
             }
         }
         // Every refusal status of the issue is exercised.
-        for status in [200, 400, 401, 403, 404, 500] {
+        for status in [200, 400, 401, 403, 404, 429, 500] {
             assert!(reference.iter().any(|e| e.3.status == status), "{status}");
         }
     });

@@ -121,10 +121,15 @@ where
 {
     let res = test::call_service(svc, to_actix(&req)).await;
     let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get(actix_web::http::header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_owned());
     let bytes = test::read_body(res).await;
     TestResponse {
         status,
         body: String::from_utf8(bytes.to_vec()).unwrap(),
+        retry_after,
     }
 }
 

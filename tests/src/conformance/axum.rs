@@ -81,10 +81,15 @@ pub fn to_http(req: &TestRequest) -> http::Request<Body> {
 async fn send(router: &Router, req: TestRequest) -> TestResponse {
     let res = router.clone().oneshot(to_http(&req)).await.unwrap();
     let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_owned());
     let bytes = to_bytes(res.into_body(), usize::MAX).await.unwrap();
     TestResponse {
         status,
         body: String::from_utf8(bytes.to_vec()).unwrap(),
+        retry_after,
     }
 }
 

@@ -6,7 +6,9 @@ use std::future::Future;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
-use super::{Harness, Recording, TestRequest, TestResponse, World, b64url};
+use super::{
+    BASE_DOMAIN, BUSY_QUOTA, Harness, Recording, TestRequest, TestResponse, World, b64url,
+};
 
 /// The exact body of a refusal with `code`. The messages are spelled out here, independently of
 /// the library, so a change of wording (or a leak of detail) fails the suite.
@@ -20,6 +22,7 @@ pub fn error_body(code: &str) -> String {
         "insufficient_role" => "your role does not allow this action",
         "tenant_suspended" => "this tenant is suspended",
         "tenant_not_found" => "tenant not found",
+        "rate_limited" => "too many requests, retry later",
         "tenancy_layer_missing" => "the tenancy layer is not installed on this route",
         other => panic!("no expected message for `{other}`"),
     };
@@ -37,7 +40,8 @@ async fn expect<H: Harness>(h: &H, req: TestRequest, status: u16, body: &str) {
         res,
         TestResponse {
             status,
-            body: body.to_owned()
+            body: body.to_owned(),
+            retry_after: None,
         },
         "request {what}"
     );
@@ -484,13 +488,66 @@ pub async fn missing_layer<H: Harness>(h: &H, w: &World) {
             res,
             TestResponse {
                 status: 500,
-                body: error_body("tenancy_layer_missing")
+                body: error_body("tenancy_layer_missing"),
+                retry_after: None,
             },
             "{path}"
         );
     }
     let res = h.send_without_layer(TestRequest::get("/public")).await;
     assert_eq!(res.status, 200);
+}
+
+/// ATTACKS.md G.40: the `busy` tenant's quota is counted by tenant id, whichever way the tenant is
+/// selected and whoever asks; over it, 429 `rate_limited` with a `Retry-After`. Other tenants are
+/// untouched (positive control), and the quota comes back when the clock moves.
+pub async fn rate_limited_per_tenant<H: Harness>(h: &H, w: &World) {
+    let (alice, bob) = (w.token(w.users.alice), w.token(w.users.bob));
+    // BUSY_QUOTA admitted requests, spread over three selections and two members.
+    let selections = [
+        TestRequest::get("/whoami").tenant("busy").bearer(&alice),
+        TestRequest::get("/whoami")
+            .host(&format!("busy.{BASE_DOMAIN}"))
+            .bearer(&bob),
+        TestRequest::get("/t/busy/whoami").bearer(&alice),
+    ];
+    assert_eq!(selections.len(), BUSY_QUOTA as usize);
+    for req in selections.iter().cloned() {
+        let res = h.send(req).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_eq!(res.retry_after, None);
+    }
+    // Switching the selection (or the user) does not multiply the quota.
+    for req in [
+        TestRequest::get("/whoami").tenant("busy").bearer(&bob),
+        TestRequest::get("/whoami")
+            .host(&format!("BUSY.{BASE_DOMAIN}."))
+            .bearer(&alice),
+        TestRequest::get("/t/busy/whoami").bearer(&bob),
+    ] {
+        let res = h.send(req).await;
+        assert_eq!(res.status, 429, "{}", res.body);
+        assert_eq!(res.body, error_body("rate_limited"));
+        let secs: u64 = res.retry_after.as_deref().unwrap().parse().unwrap();
+        assert!(secs > 0 && secs <= 3600, "Retry-After {secs}");
+    }
+    // Another tenant is not affected.
+    let req = TestRequest::get("/whoami").tenant("acme").bearer(&alice);
+    expect(h, req, 200, &ok_body("acme", "owner")).await;
+    // Refusals of earlier steps are not counted: a non-member is still 403, not 429.
+    let mallory = w.token(w.users.mallory);
+    refused(
+        h,
+        TestRequest::get("/whoami").tenant("busy").bearer(&mallory),
+        403,
+        "not_a_member",
+    )
+    .await;
+    // One replenish interval later, one more request is admitted.
+    w.clock
+        .advance(std::time::Duration::from_secs(3600 / u64::from(BUSY_QUOTA)));
+    let req = TestRequest::get("/whoami").tenant("busy").bearer(&bob);
+    expect(h, req, 200, &ok_body("busy", "member")).await;
 }
 
 macro_rules! transcript_fn {

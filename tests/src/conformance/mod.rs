@@ -21,6 +21,9 @@
 //!
 //! The same routes are also served *without* the layer ([`Harness::send_without_layer`]).
 //!
+//! The world also has a tenant `busy` on plan `tiny`, whose rate limit ([`BUSY_QUOTA`] requests
+//! per hour, on a manual clock) the case `rate_limited_per_tenant` exhausts.
+//!
 //! Every case runs twice, over two worlds that hold the same data: [`World::new`], whose stores
 //! and authenticator answer at once (the adapters' synchronous hot path,
 //! `TenantPipeline::run_now`), and [`World::waiting`], whose stores and authenticator must be
@@ -36,10 +39,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp
 use serde_json::{Value, json};
 use tenancy_core::{
     AuthenticateError, Authenticator, BearerJwtAuthenticator, HeaderResolver,
-    InMemoryMembershipStore, InMemoryTenantStore, JwtAlgorithm, JwtVerifier, MembershipStore,
-    PathResolver, Permission, PermissionMarker, Policy, Principal, RequestView, ResolverChain,
-    Role, StoreError, SubdomainResolver, Tenant, TenantId, TenantKey, TenantPipeline, TenantScope,
-    TenantStatus, TenantStore, UserId,
+    InMemoryMembershipStore, InMemoryTenantStore, JwtAlgorithm, JwtVerifier, ManualClock,
+    MembershipStore, PathResolver, Permission, PermissionMarker, Policy, Principal, RateQuota,
+    RequestView, ResolverChain, Role, StoreError, SubdomainResolver, Tenant, TenantId, TenantKey,
+    TenantPipeline, TenantRateLimiter, TenantScope, TenantStatus, TenantStore, UserId,
 };
 
 pub mod actix;
@@ -113,6 +116,8 @@ pub struct TestResponse {
     pub status: u16,
     /// The body as text.
     pub body: String,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 /// Sends requests to one adapter, in-process.
@@ -202,7 +207,13 @@ pub struct World {
     pub globex: TenantId,
     /// Whether the stores and the authenticator must be awaited ([`World::waiting`]).
     pub waiting: bool,
+    /// The rate limiter's clock (the `busy` tenant's quota is [`BUSY_QUOTA`] per hour).
+    pub clock: ManualClock,
 }
+
+/// Requests per hour admitted for the `busy` tenant (plan `tiny`); every other tenant has a quota
+/// no case reaches.
+pub const BUSY_QUOTA: u32 = 3;
 
 /// Hides the immediate answers (`get_now`, `role_of_now`, `authenticate_now`) of a store or an
 /// authenticator, so the pipeline has to await it.
@@ -233,6 +244,10 @@ impl<T: Authenticator> Authenticator for Waiting<T> {
     }
 }
 
+fn nonzero(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n).unwrap()
+}
+
 fn tenant(slug: &str, status: TenantStatus) -> Tenant {
     Tenant::new(TenantId::new_random(), slug.parse().unwrap(), slug).with_status(status)
 }
@@ -258,6 +273,8 @@ impl World {
         let globex = tenant("globex", TenantStatus::Active);
         let initech = tenant("initech", TenantStatus::Suspended);
         let umbrella = tenant("umbrella", TenantStatus::Deleted);
+        let mut busy = tenant("busy", TenantStatus::Active);
+        busy.plan = "tiny".to_owned();
         let users = Users {
             alice: UserId::new_random(),
             bob: UserId::new_random(),
@@ -272,8 +289,10 @@ impl World {
         members.insert(globex.id, users.carol, Role::Admin);
         members.insert(initech.id, users.dave, Role::Member);
         members.insert(umbrella.id, users.dave, Role::Member);
+        members.insert(busy.id, users.alice, Role::Member);
+        members.insert(busy.id, users.bob, Role::Member);
         let (acme_id, globex_id) = (acme.id, globex.id);
-        for t in [acme, globex, initech, umbrella] {
+        for t in [acme, globex, initech, umbrella, busy] {
             tenants.insert(t);
         }
 
@@ -287,6 +306,11 @@ impl World {
             Box::new(PathResolver::prefix("t").unwrap()),
         ]);
         let authenticator = BearerJwtAuthenticator::new(Arc::new(verifier));
+        let clock = ManualClock::new();
+        let limiter = TenantRateLimiter::builder(RateQuota::per_second(nonzero(1_000_000)))
+            .with_plan_quota("tiny", RateQuota::per_hour(nonzero(BUSY_QUOTA)))
+            .with_clock(clock.clone())
+            .build();
         let pipeline = if waiting {
             TenantPipeline::new(
                 Arc::new(Waiting((*tenants).clone())),
@@ -297,7 +321,8 @@ impl World {
             TenantPipeline::new(tenants.clone(), members.clone())
                 .with_authenticator(Arc::new(authenticator))
         }
-        .with_resolver(Arc::new(resolver));
+        .with_resolver(Arc::new(resolver))
+        .with_rate_limiter(Arc::new(limiter));
         let policy = Policy::builder()
             .permission(LeadsWrite::PERMISSION)
             .grant(Role::Manager, [LeadsWrite::PERMISSION])
@@ -312,6 +337,7 @@ impl World {
             acme: acme_id,
             globex: globex_id,
             waiting,
+            clock,
         }
     }
 
@@ -415,7 +441,8 @@ macro_rules! for_each_conformance_case {
             role_guard,
             permission_guard,
             tenant_required_and_optional,
-            missing_layer
+            missing_layer,
+            rate_limited_per_tenant
         );
     };
 }
