@@ -7,24 +7,27 @@ use std::ops::Deref;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 use tenancy_core::{
-    PermissionMarker, Refusal, RoleMarker, TenantScope, require_permission, require_role,
+    PermissionMarker, Policy, Refusal, RoleMarker, TenantScope, require_permission, require_role,
 };
 
 use crate::rejection::TenancyRejection;
 use crate::service::LayerRan;
 
-/// The layer's outcome for this request: `Err` when the layer did not run.
-fn lookup(parts: &Parts) -> Result<(Option<&TenantScope>, &LayerRan), TenancyRejection> {
-    let ran = parts
-        .extensions
-        .get::<LayerRan>()
-        .ok_or(TenancyRejection::new(Refusal::MISSING_LAYER))?;
-    Ok((parts.extensions.get::<TenantScope>(), ran))
+/// The layer's outcome for this request: the scope (if any) and the policy (if configured);
+/// `Err` when the layer did not run. A scoped request without a policy carries only the scope
+/// (one extension fewer on the hot path); every other request carries [`LayerRan`].
+fn lookup(parts: &Parts) -> Result<(Option<&TenantScope>, Option<&Policy>), TenancyRejection> {
+    let scope = parts.extensions.get::<TenantScope>();
+    let ran = parts.extensions.get::<LayerRan>();
+    if scope.is_none() && ran.is_none() {
+        return Err(TenancyRejection::new(Refusal::MISSING_LAYER));
+    }
+    Ok((scope, ran.and_then(|r| r.policy.as_deref())))
 }
 
-fn scope_of(parts: &Parts) -> Result<(TenantScope, &LayerRan), TenancyRejection> {
+fn scope_of(parts: &Parts) -> Result<(TenantScope, Option<&Policy>), TenancyRejection> {
     match lookup(parts)? {
-        (Some(scope), ran) => Ok((scope.clone(), ran)),
+        (Some(scope), policy) => Ok((scope.clone(), policy)),
         (None, _) => Err(TenancyRejection::new(Refusal::TENANT_REQUIRED)),
     }
 }
@@ -191,8 +194,8 @@ impl<S: Send + Sync, P: PermissionMarker> FromRequestParts<S> for RequirePermiss
     type Rejection = TenancyRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let (scope, ran) = scope_of(parts)?;
-        require_permission(ran.policy.as_deref(), &scope, &P::PERMISSION)?;
+        let (scope, policy) = scope_of(parts)?;
+        require_permission(policy, &scope, &P::PERMISSION)?;
         Ok(Self {
             scope,
             _permission: PhantomData,

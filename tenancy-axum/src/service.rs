@@ -115,7 +115,10 @@ where
     ResBody: From<String>,
 {
     let ext = req.extensions_mut();
-    ext.insert(LayerRan { policy });
+    // A scoped request without a policy needs no `LayerRan`: the scope itself says the layer ran.
+    if policy.is_some() || !matches!(outcome, Ok(PipelineOutcome::Scoped(_))) {
+        ext.insert(LayerRan { policy });
+    }
     match outcome {
         Err(err) => Dispatch::Refused(refusal_response(Refusal::from(&err))),
         Ok(PipelineOutcome::Scoped(scope)) => {

@@ -152,3 +152,82 @@ async fn immediate_answers_take_the_unboxed_path() {
         assert_eq!(future.await.unwrap().status(), 404);
     }
 }
+
+/// Without a policy, a scoped request carries only the scope: the extractors still know the layer
+/// ran (200 for `CurrentTenant`), a permission guard says the policy is missing (500), and a
+/// tenant-less request is told a tenant is required (400), not that the layer is missing.
+#[tokio::test]
+async fn extractors_without_a_policy() {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tenancy_axum::{CurrentTenant, OptionalTenant, RequirePermission};
+    use tenancy_core::{Permission, PermissionMarker};
+
+    struct LeadsWrite;
+    impl PermissionMarker for LeadsWrite {
+        const PERMISSION: Permission = Permission::from_static("leads:write");
+    }
+
+    let tenants = InMemoryTenantStore::new();
+    let members = InMemoryMembershipStore::new();
+    let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    let alice = UserId::new_random();
+    members.insert(acme.id, alice, Role::Owner);
+    tenants.insert(acme);
+    let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+        .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+        .with_authenticator(Arc::new(tenancy_core::authenticator_fn(
+            |req: &RequestView<'_>| {
+                Ok(req
+                    .headers()
+                    .get("x-user")
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .map(Principal::user))
+            },
+        )));
+    let app = Router::new()
+        .route(
+            "/whoami",
+            get(|CurrentTenant(s): CurrentTenant| async move { s.slug().to_string() }),
+        )
+        .route(
+            "/optional",
+            get(|OptionalTenant(s): OptionalTenant| async move { format!("{}", s.is_some()) }),
+        )
+        .route(
+            "/leads",
+            get(|_: RequirePermission<LeadsWrite>| async { "never" }),
+        )
+        .layer(TenancyLayer::new(Arc::new(pipeline)));
+    let send = |path: &str, tenant: bool| {
+        let mut b = Request::builder()
+            .uri(path)
+            .header("x-user", alice.to_string());
+        if tenant {
+            b = b.header("x-tenant", "acme");
+        }
+        app.clone().oneshot(b.body(Body::empty()).unwrap())
+    };
+    let body = |res: Response<Body>| async move {
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    };
+
+    let res = send("/whoami", true).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(body(res).await, "acme");
+    let res = send("/optional", true).await.unwrap();
+    assert_eq!(body(res).await, "true");
+    let res = send("/optional", false).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(body(res).await, "false");
+    let res = send("/whoami", false).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(body(res).await.contains("tenant_required"));
+    let res = send("/leads", true).await.unwrap();
+    assert_eq!(res.status(), 500);
+    assert!(body(res).await.contains("tenancy_policy_missing"));
+}
