@@ -4,16 +4,19 @@
 //!
 //! Run with `cargo bench -p tenancy-axum --bench rps`.
 //!
-//! Three servers are started on ephemeral 127.0.0.1 ports, each an `axum::serve` of:
+//! Four servers are started on ephemeral 127.0.0.1 ports, each an `axum::serve` of:
 //!
 //! * `bare`: `GET /` → `"ok"`;
 //! * `api key`: the same router with `TenancyLayer` (tenant from `X-Tenant`, an API-key style
 //!   authenticator, caching tenant and membership stores);
 //! * `jwt`: the same with a bearer JWT (HS256) authenticator, the token verified on every
-//!   request.
+//!   request;
+//! * `around`: the `api key` configuration with the layer wrapped around the whole router
+//!   (`TenancyLayer::layer(router)`, tower style) instead of `Router::layer`: axum then does not
+//!   box the layered route and its future on every request.
 //!
 //! Every server gets exactly the same request bytes (both the API key and the bearer token
-//! headers are sent to all three), so the only difference is the layer. The client is a minimal
+//! headers are sent to all of them), so the only difference is the layer. The client is a minimal
 //! HTTP/1.1 keep-alive client written here on raw `TcpStream`s (no pipelining: one request in
 //! flight per connection): `CONNS` connections, `REQUESTS` requests per round split evenly
 //! across them. Rounds interleave (bare, api key, jwt, bare, ...) to cancel drift; the median of
@@ -25,7 +28,8 @@
 //! on another (`CLIENT_THREADS` workers), so a run on a 2-core machine gives each one core by
 //! default. Settings (environment): `RPS_CONNS` (default 32), `RPS_REQUESTS` (per round, default
 //! 100000), `RPS_ROUNDS` (default 7), `RPS_SERVER_THREADS` (default 1), `RPS_CLIENT_THREADS`
-//! (default 1).
+//! (default 1), `RPS_ONLY=bare|api|jwt|around` (that server alone, no report: for instruction
+//! counts under `valgrind --tool=callgrind`).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -51,9 +55,12 @@ use tenancy_core::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tower::Layer;
 
 const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes";
 const API_KEY: &str = "k-1";
+/// A header name built once (looking a header up by `&str` parses the name on every call).
+static X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -66,7 +73,7 @@ fn env_or(name: &str, default: usize) -> usize {
 /// no I/O, so it answers at once and the layer takes its synchronous path.
 fn api_key(user: UserId) -> impl Authenticator {
     authenticator_fn(
-        move |req: &RequestView<'_>| match req.headers().get("x-api-key") {
+        move |req: &RequestView<'_>| match req.headers().get(&X_API_KEY) {
             None => Ok(None),
             Some(v) if v.as_bytes() == API_KEY.as_bytes() => Ok(Some(Principal::user(user))),
             Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
@@ -98,6 +105,25 @@ async fn serve(router: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Serves any service of requests (here: the layer around a router).
+async fn serve_service<S>(service: S) -> SocketAddr
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
+    tokio::spawn(async move { axum::serve(listener, make).await.unwrap() });
     addr
 }
 
@@ -209,29 +235,47 @@ fn main() {
     .unwrap();
 
     let bare = Router::new().route("/", get(handler));
+    let api_pipeline = pipeline(user, Arc::new(api_key(user)));
     let with_api = Router::new()
         .route("/", get(handler))
-        .layer(TenancyLayer::new(pipeline(user, Arc::new(api_key(user)))));
+        .layer(TenancyLayer::new(api_pipeline.clone()));
     let with_jwt = Router::new()
         .route("/", get(handler))
         .layer(TenancyLayer::new(pipeline(
             user,
             Arc::new(BearerJwtAuthenticator::new(verifier)),
         )));
+    // `with_state(())` turns the handlers into routes once (as `axum::serve` does for a router).
+    let around = TenancyLayer::new(api_pipeline).layer(bare.clone().with_state(()));
 
-    let addrs = server_rt.block_on(async {
-        [
-            serve(bare).await,
-            serve(with_api).await,
-            serve(with_jwt).await,
-        ]
+    let only = std::env::var("RPS_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    let addrs: Vec<(usize, SocketAddr)> = server_rt.block_on(async {
+        let mut addrs = Vec::new();
+        if wanted("bare") {
+            addrs.push((0, serve(bare).await));
+        }
+        if wanted("api") {
+            addrs.push((1, serve(with_api).await));
+        }
+        if wanted("jwt") {
+            addrs.push((2, serve(with_jwt).await));
+        }
+        if wanted("around") {
+            addrs.push((3, serve_service(around).await));
+        }
+        addrs
     });
+    assert!(
+        !addrs.is_empty(),
+        "RPS_ONLY: expected bare, api, jwt or around"
+    );
 
     // Identical bytes for every server (the Host header aside, which only differs in the port
     // digits, the same length for every ephemeral port in practice).
     let requests_bytes: Vec<Arc<[u8]>> = addrs
         .iter()
-        .map(|a| {
+        .map(|(_, a)| {
             format!(
                 "GET / HTTP/1.1\r\nhost: {a}\r\nx-tenant: acme\r\nx-api-key: {API_KEY}\r\n\
                  authorization: Bearer {token}\r\n\r\n"
@@ -240,27 +284,45 @@ fn main() {
             .into()
         })
         .collect();
-    let names = ["bare", "layer, API key", "layer, bearer JWT HS256"];
+    let names = [
+        "bare",
+        "layer, API key",
+        "layer, bearer JWT HS256",
+        "around router, API key",
+    ];
+
+    if only.is_some() {
+        client_rt.block_on(async {
+            let (addr, req) = (addrs[0].1, &requests_bytes[0]);
+            let mut failures = round(addr, req, conns, requests / 5).await.1;
+            for _ in 0..rounds {
+                failures += round(addr, req, conns, requests).await.1;
+            }
+            assert_eq!(failures, 0, "responses other than 200 ok");
+        });
+        return;
+    }
 
     client_rt.block_on(async {
         // Warm-up: fills the caches, the connection pools of the kernel and the allocator.
         let mut failures = 0;
-        for (addr, req) in addrs.iter().zip(&requests_bytes) {
+        for ((_, addr), req) in addrs.iter().zip(&requests_bytes) {
             failures += round(*addr, req, conns, requests / 5).await.1;
         }
 
-        let mut rps: [Vec<f64>; 3] = Default::default();
-        let mut ratios: [Vec<f64>; 2] = Default::default();
+        let mut rps: [Vec<f64>; 4] = Default::default();
+        let mut ratios: [Vec<f64>; 4] = Default::default();
         for _ in 0..rounds {
-            let mut this = [0f64; 3];
-            for (i, (addr, req)) in addrs.iter().zip(&requests_bytes).enumerate() {
+            let mut this = [0f64; 4];
+            for ((i, addr), req) in addrs.iter().zip(&requests_bytes) {
                 let (r, f) = round(*addr, req, conns, requests).await;
                 failures += f;
-                this[i] = r;
-                rps[i].push(r);
+                this[*i] = r;
+                rps[*i].push(r);
             }
-            ratios[0].push(this[1] / this[0]);
-            ratios[1].push(this[2] / this[0]);
+            for i in 1..4 {
+                ratios[i].push(this[i] / this[0]);
+            }
         }
 
         println!(
@@ -280,7 +342,7 @@ fn main() {
                     "{name:<24} {r:>9.0} req/s  (rounds {min:.0}..{max:.0})  ratio of medians \
                      {:.3}, median of per-round ratios {:.3}",
                     r / bare,
-                    median(ratios[i - 1].clone())
+                    median(ratios[i].clone())
                 );
             }
         }

@@ -41,6 +41,7 @@ pin_project! {
 }
 
 impl<F, B, E> ResponseFuture<F, B, E> {
+    #[inline]
     pub(crate) fn new(kind: Kind<F, B, E>, span: tracing::Span) -> Self {
         Self { kind, span }
     }

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tenancy_core::{
-    PipelineError, PipelineOutcome, Policy, Refusal, RequestView, ScopedFuture, TenantPipeline,
-    in_scope,
+    PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, TenantScope,
+    in_scope, record_scope_on_current_span,
 };
 use tower_service::Service;
 use tracing::field::Empty;
@@ -95,32 +95,34 @@ fn peer<B>(_req: &Request<B>) -> Option<IpAddr> {
 }
 
 /// What the layer does with a request once the pipeline answered.
-enum Dispatch<F, B> {
-    Refused(Response<B>),
-    Scoped(ScopedFuture<F>),
-    Unscoped(F),
+enum Verdict {
+    /// Refuse it with this refusal.
+    Refused(Refusal),
+    /// Call the inner service inside this tenant scope.
+    Scoped(TenantScope),
+    /// Call the inner service without a tenant scope.
+    Unscoped,
 }
 
-/// Puts the pipeline's outcome into the request and calls the inner service (or refuses). The
-/// one place that does so, for the immediate and the waiting path alike.
-fn dispatch<S, ReqBody, ResBody>(
-    inner: &mut S,
-    mut req: Request<ReqBody>,
+/// Puts the pipeline's outcome into the request's extensions and says what to do next. The one
+/// place that does so, for the immediate and the waiting path alike. It borrows the request (the
+/// caller calls the inner service itself) so that neither the request nor the inner future is
+/// moved more than needed on the hot path.
+fn prepare<ReqBody>(
+    req: &mut Request<ReqBody>,
     outcome: Result<PipelineOutcome, PipelineError>,
-    policy: Option<Arc<Policy>>,
-    spans: [&tracing::Span; 2],
-) -> Dispatch<S::Future, ResBody>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: From<String>,
-{
+    policy: Option<&Arc<Policy>>,
+    spans: &[&tracing::Span],
+) -> Verdict {
     let ext = req.extensions_mut();
     // A scoped request without a policy needs no `LayerRan`: the scope itself says the layer ran.
     if policy.is_some() || !matches!(outcome, Ok(PipelineOutcome::Scoped(_))) {
-        ext.insert(LayerRan { policy });
+        ext.insert(LayerRan {
+            policy: policy.cloned(),
+        });
     }
     match outcome {
-        Err(err) => Dispatch::Refused(refusal_response(Refusal::from(&err))),
+        Err(err) => Verdict::Refused(Refusal::from(&err)),
         Ok(PipelineOutcome::Scoped(scope)) => {
             // A disabled span (no subscriber wants it) records nothing; skipping it saves the
             // field lookups on every request.
@@ -131,7 +133,7 @@ where
                 }
             }
             ext.insert(scope.clone());
-            Dispatch::Scoped(in_scope(scope, inner.call(req)))
+            Verdict::Scoped(scope)
         }
         Ok(PipelineOutcome::NoTenant {
             principal,
@@ -143,7 +145,7 @@ where
             if let Some(p) = platform {
                 ext.insert(p);
             }
-            Dispatch::Unscoped(inner.call(req))
+            Verdict::Unscoped
         }
     }
 }
@@ -163,8 +165,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let parent = tracing::Span::current();
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let span = tracing::debug_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
 
         // The hot path: every step answers at once (cache hits), so the inner service is called
@@ -175,23 +176,36 @@ where
             self.pipeline.run_now(&view)
         };
         if let Some(outcome) = now {
-            let kind = {
+            let verdict = {
                 let _entered = span.enter();
-                match dispatch(
-                    &mut self.inner,
-                    req,
-                    outcome,
-                    self.policy.clone(),
-                    [&span, &parent],
-                ) {
-                    Dispatch::Refused(response) => Kind::Refused {
-                        response: Some(response),
+                prepare(&mut req, outcome, self.policy.as_ref(), &[&span])
+            };
+            // Each arm builds the response future where it is returned (fewer moves of the
+            // inner future, which can be large).
+            return match verdict {
+                Verdict::Refused(refusal) => ResponseFuture::new(
+                    Kind::Refused {
+                        response: Some(refusal_response(refusal)),
                     },
-                    Dispatch::Scoped(future) => Kind::Scoped { future },
-                    Dispatch::Unscoped(future) => Kind::Unscoped { future },
+                    span,
+                ),
+                Verdict::Scoped(scope) => {
+                    // The caller's span is the current one here (ours is entered only in blocks).
+                    record_scope_on_current_span(&scope);
+                    let future = {
+                        let _entered = span.enter();
+                        in_scope(scope, self.inner.call(req))
+                    };
+                    ResponseFuture::new(Kind::Scoped { future }, span)
+                }
+                Verdict::Unscoped => {
+                    let future = {
+                        let _entered = span.enter();
+                        self.inner.call(req)
+                    };
+                    ResponseFuture::new(Kind::Unscoped { future }, span)
                 }
             };
-            return ResponseFuture::new(kind, span);
         }
 
         // A store must be awaited. The clone is not ready; the ready service goes into the
@@ -201,15 +215,17 @@ where
         let pipeline = self.pipeline.clone();
         let policy = self.policy.clone();
         let record = span.clone();
+        // The future runs later, under whatever span polls it: keep the caller's span.
+        let parent = tracing::Span::current();
         let future = Box::pin(async move {
             let outcome = {
                 let view = RequestView::from_request(&req).with_peer(peer(&req));
                 pipeline.run(&view).await
             };
-            match dispatch(&mut inner, req, outcome, policy, [&record, &parent]) {
-                Dispatch::Refused(response) => Ok(response),
-                Dispatch::Scoped(future) => future.await,
-                Dispatch::Unscoped(future) => future.await,
+            match prepare(&mut req, outcome, policy.as_ref(), &[&record, &parent]) {
+                Verdict::Refused(refusal) => Ok(refusal_response(refusal)),
+                Verdict::Scoped(scope) => in_scope(scope, inner.call(req)).await,
+                Verdict::Unscoped => inner.call(req).await,
             }
         });
         ResponseFuture::new(Kind::Slow { future }, span)

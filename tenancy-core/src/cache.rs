@@ -115,8 +115,10 @@ mod caching {
     #[derive(Clone)]
     struct Entry<V> {
         value: Option<V>,
-        /// When the load started, on tokio's clock (so tests can pause and advance it).
-        loaded_at: Instant,
+        /// When the load started plus the TTL (of a value or of an absence), on tokio's clock
+        /// (so tests can pause and advance it); `None` when that is beyond the clock's range.
+        /// Stored rather than computed so that a hit compares two instants and nothing else.
+        stale_at: Option<Instant>,
         /// The invalidation epoch observed before the load started.
         epoch: u64,
     }
@@ -338,12 +340,7 @@ mod caching {
         where
             I: IntoIterator<Item = D>,
         {
-            let ttl = if entry.value.is_some() {
-                self.ttl
-            } else {
-                self.negative_ttl
-            };
-            if check_ttl && Instant::now().saturating_duration_since(entry.loaded_at) >= ttl {
+            if check_ttl && entry.stale_at.is_some_and(|at| Instant::now() >= at) {
                 return Freshness::Stale;
             }
             if self.epoch.load(Ordering::SeqCst) == entry.epoch {
@@ -440,6 +437,20 @@ mod caching {
             Box::pin(self.load(key, what, load, deps)).await
         }
 
+        /// An entry for `value` whose load started at `loaded_at`, in invalidation epoch `epoch`.
+        fn entry(&self, value: Option<V>, loaded_at: Instant, epoch: u64) -> Entry<V> {
+            let ttl = if value.is_some() {
+                self.ttl
+            } else {
+                self.negative_ttl
+            };
+            Entry {
+                value,
+                stale_at: loaded_at.checked_add(ttl),
+                epoch,
+            }
+        }
+
         /// The cell of the load of `key` in flight, or a new one.
         fn loading_cell(&self, key: &K) -> LoadCell<V> {
             let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
@@ -478,11 +489,7 @@ mod caching {
                         let epoch = self.epoch.load(Ordering::SeqCst);
                         match load().await {
                             Ok(value) => {
-                                let entry = Entry {
-                                    value,
-                                    loaded_at,
-                                    epoch,
-                                };
+                                let entry = self.entry(value, loaded_at, epoch);
                                 self.cache.insert(key.clone(), entry.clone());
                                 Ok(entry)
                             }
@@ -503,14 +510,7 @@ mod caching {
             let loaded_at = Instant::now();
             let epoch = self.epoch.load(Ordering::SeqCst);
             let value = load().await?;
-            Ok((
-                Entry {
-                    value,
-                    loaded_at,
-                    epoch,
-                },
-                false,
-            ))
+            Ok((self.entry(value, loaded_at, epoch), false))
         }
     }
 
@@ -908,7 +908,7 @@ mod caching {
             let hot: Hot<u32, u32> = Hot::new(32);
             let entry = |v| Entry {
                 value: Some(v),
-                loaded_at: Instant::now(),
+                stale_at: None,
                 epoch: 0,
             };
             for k in 0..1000u32 {

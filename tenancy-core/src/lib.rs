@@ -88,7 +88,10 @@ pub use resolve::{
     SubdomainResolver, TenantResolver,
 };
 pub use role::{Role, RoleName, RoleParseError};
-pub use scope::{AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform};
+pub use scope::{
+    AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform,
+    record_scope_on_current_span,
+};
 pub use slug::{DEFAULT_RESERVED_SLUGS, SlugError, SlugPolicy, TenantSlug};
 pub use store::{MembershipStore, PlatformAdmins, StoreError, TenantKey, TenantStore};
 pub use tenant::{IsolationMode, SchemaName, SchemaNameError, Tenant, TenantStatus};

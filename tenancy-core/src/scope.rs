@@ -214,3 +214,64 @@ pub async fn authorize_platform(
         Err(AuthorizeError::NotPlatformAdmin)
     }
 }
+
+/// Records the scope's `tenant_id` and `tenant_slug` on the span that is current, when that span
+/// declares those fields (for example `tenant_id = tracing::field::Empty`); does nothing when no
+/// span is current, the span lacks the fields or no subscriber is installed.
+///
+/// This is what the adapters call on the caller's span (tower-http's `TraceLayer` span, an
+/// `actix` logger span, ...). Unlike `tracing::Span::current().record(..)` it does not take a
+/// handle on the span (a reference count in the subscriber's registry, and its release), which
+/// matters on every request.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tenancy_core::{
+///     HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, PipelineOutcome, Principal,
+///     RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn,
+///     record_scope_on_current_span,
+/// };
+///
+/// let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+/// let user = UserId::new_random();
+/// members.insert(acme.id, user, Role::Member);
+/// tenants.insert(acme);
+/// let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+///     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+///     .with_authenticator(Arc::new(authenticator_fn(move |_: &RequestView<'_>| {
+///         Ok(Some(Principal::user(user)))
+///     })));
+/// let req = http::Request::builder().header("x-tenant", "acme").body(())?;
+/// let span = tracing::info_span!("request", tenant_id = tracing::field::Empty);
+/// let _entered = span.enter();
+/// if let Some(Ok(PipelineOutcome::Scoped(scope))) =
+///     pipeline.run_now(&RequestView::from_request(&req))
+/// {
+///     record_scope_on_current_span(&scope); // `span` now carries the tenant id
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn record_scope_on_current_span(scope: &TenantScope) {
+    use tracing::field::{Value, display};
+    if !tracing::dispatcher::has_been_set() {
+        return;
+    }
+    tracing::dispatcher::get_default(|dispatch| {
+        let current = dispatch.current_span();
+        let (Some(id), Some(meta)) = (current.id(), current.metadata()) else {
+            return;
+        };
+        let fields = meta.fields();
+        if let Some(field) = fields.field("tenant_id") {
+            let value = display(scope.tenant_id());
+            let values = [(&field, Some(&value as &dyn Value))];
+            dispatch.record(id, &tracing::span::Record::new(&fields.value_set(&values)));
+        }
+        if let Some(field) = fields.field("tenant_slug") {
+            let value = display(scope.slug());
+            let values = [(&field, Some(&value as &dyn Value))];
+            dispatch.record(id, &tracing::span::Record::new(&fields.value_set(&values)));
+        }
+    });
+}

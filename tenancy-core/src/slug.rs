@@ -1,11 +1,10 @@
 //! Validated tenant slugs.
 
+use serde::{Deserialize, Deserializer, Serialize};
+use smol_str::SmolStr;
 use std::borrow::Borrow;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
-
-use serde::{Deserialize, Deserializer, Serialize};
 
 /// Reserved slugs refused by [`SlugPolicy::default`].
 pub const DEFAULT_RESERVED_SLUGS: &[&str] = &[
@@ -35,7 +34,8 @@ pub enum SlugError {
 /// A validated tenant slug: a lowercase DNS label of 3 to 63 bytes, `a-z0-9-`, no leading or
 /// trailing hyphen, not on the reserved list.
 ///
-/// Cloning is cheap (reference counted).
+/// Cheap to make and to clone: slugs up to 23 bytes (nearly all of them) are stored inline, no
+/// allocation; longer ones are shared behind a reference count.
 ///
 /// ```
 /// use tenancy_core::TenantSlug;
@@ -47,7 +47,7 @@ pub enum SlugError {
 /// # Ok::<(), tenancy_core::SlugError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TenantSlug(Arc<str>);
+pub struct TenantSlug(SmolStr);
 
 impl TenantSlug {
     /// Parses with the [default policy](SlugPolicy::default).
@@ -63,7 +63,7 @@ impl TenantSlug {
 
 impl fmt::Debug for TenantSlug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TenantSlug({:?})", &*self.0)
+        write!(f, "TenantSlug({:?})", self.0.as_str())
     }
 }
 
@@ -121,8 +121,25 @@ impl<'de> Deserialize<'de> for TenantSlug {
 /// ```
 #[derive(Debug, Clone)]
 pub struct SlugPolicy {
-    /// Lowercase, sorted, without duplicates: looked up by binary search on every request.
+    /// Lowercase, sorted, without duplicates: looked up by binary search.
     reserved: Vec<Box<str>>,
+    /// A 256-bit filter over (length, first byte, last byte) of the reserved names: a slug whose
+    /// bit is clear is not reserved, without any string comparison (most slugs on most requests).
+    filter: [u64; 4],
+}
+
+/// The filter bit of a non-empty lowercase name.
+fn filter_bit(s: &[u8]) -> usize {
+    let (first, last) = match s {
+        [] => (0, 0),
+        [one] => (*one, *one),
+        [first, .., last] => (*first, *last),
+    };
+    (s.len()
+        .wrapping_mul(131)
+        .wrapping_add(usize::from(first).wrapping_mul(17))
+        .wrapping_add(usize::from(last)))
+        & 255
 }
 
 impl Default for SlugPolicy {
@@ -143,6 +160,7 @@ impl SlugPolicy {
     pub fn permissive() -> Self {
         Self {
             reserved: Vec::new(),
+            filter: [0; 4],
         }
     }
 
@@ -160,6 +178,11 @@ impl SlugPolicy {
         );
         self.reserved.sort_unstable();
         self.reserved.dedup();
+        self.filter = [0; 4];
+        for name in &self.reserved {
+            let bit = filter_bit(name.as_bytes());
+            self.filter[bit / 64] |= 1 << (bit % 64);
+        }
         self
     }
 
@@ -168,6 +191,14 @@ impl SlugPolicy {
         self.reserved
             .binary_search_by(|r| cmp_ignore_ascii_case(r, s))
             .is_ok()
+    }
+
+    /// [`is_reserved`](Self::is_reserved) for a string already known to be lowercase: a plain
+    /// byte comparison (the list is stored lowercase).
+    fn is_reserved_lowercase(&self, s: &str) -> bool {
+        let bit = filter_bit(s.as_bytes());
+        self.filter[bit / 64] & (1 << (bit % 64)) != 0
+            && self.reserved.binary_search_by(|r| (**r).cmp(s)).is_ok()
     }
 
     /// Validates `s` as a slug.
@@ -185,9 +216,66 @@ impl SlugPolicy {
         if s.starts_with('-') || s.ends_with('-') {
             return Err(SlugError::Hyphen(shown()));
         }
-        if self.is_reserved(s) {
+        // The charset check above proved `s` lowercase.
+        if self.is_reserved_lowercase(s) {
             return Err(SlugError::Reserved(shown()));
         }
-        Ok(TenantSlug(Arc::from(s)))
+        Ok(TenantSlug(SmolStr::new(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_and_long_slugs_behave_alike() {
+        // 23 bytes and less are stored inline, longer ones on the heap: same behaviour.
+        for s in ["abc", &"a".repeat(23), &"b".repeat(24), &"c".repeat(63)] {
+            let slug = TenantSlug::parse(s).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(slug.as_str(), s);
+            assert_eq!(slug.clone(), slug);
+            assert_eq!(slug.to_string(), s);
+            let borrowed: &str = slug.borrow();
+            assert_eq!(borrowed, s);
+        }
+    }
+
+    #[test]
+    fn parse_refuses_every_reserved_name_and_is_reserved_agrees() {
+        let policy = SlugPolicy::default().with_reserved(["billing", "Zed-Co"]);
+        for name in DEFAULT_RESERVED_SLUGS
+            .iter()
+            .copied()
+            .chain(["billing", "zed-co"])
+        {
+            assert!(policy.is_reserved(name), "{name}");
+            assert!(policy.is_reserved(&name.to_ascii_uppercase()), "{name}");
+            assert!(
+                matches!(policy.parse(name), Err(SlugError::Reserved(_))),
+                "{name}"
+            );
+        }
+        for name in ["acme", "wwww", "ww1", "zed-cp", "aaa", "zzz"] {
+            assert!(!policy.is_reserved(name), "{name}");
+            assert!(policy.parse(name).is_ok(), "{name}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_filter_never_hides_a_reserved_name(
+            names in proptest::collection::vec("[a-z0-9-]{1,12}", 0..40),
+            probe in "[a-z0-9-]{1,12}",
+        ) {
+            let policy = SlugPolicy::permissive().with_reserved(names.iter().cloned());
+            for name in &names {
+                proptest::prop_assert!(policy.is_reserved_lowercase(name));
+            }
+            proptest::prop_assert_eq!(
+                policy.is_reserved_lowercase(&probe),
+                names.contains(&probe)
+            );
+        }
     }
 }
