@@ -250,6 +250,20 @@ const LEAKS: &[Leak] = &[
         plant: "SET TimeZone = 'Pacific/Chatham'",
         probe: "SELECT current_setting('TimeZone')",
     },
+    // DateStyle and client_encoding are, like TimeZone, startup parameters of sqlx that the
+    // check accepts at session level only at sqlx's value (what PgBouncer re-applies).
+    Leak {
+        what: "session-level DateStyle",
+        reason: DiscardReason::SessionSetting,
+        plant: "SET DateStyle = 'German, DMY'",
+        probe: "SELECT current_setting('DateStyle')",
+    },
+    Leak {
+        what: "session-level client_encoding",
+        reason: DiscardReason::SessionSetting,
+        plant: "SET client_encoding = 'LATIN1'",
+        probe: "SELECT current_setting('client_encoding')",
+    },
     Leak {
         what: "session-level advisory lock",
         reason: DiscardReason::AdvisoryLock,
@@ -434,7 +448,9 @@ async fn the_first_check_of_a_connection_sees_any_session_setting() {
 /// The check does not simply close everything: a connection used in every ordinary way
 /// (transaction-local settings of a schema tenant, `SET LOCAL`, sqlx's own prepared statements,
 /// transaction-scoped advisory locks, a cursor without hold, an empty temporary schema, a
-/// savepoint, an error, a rollback) is reused: same backend pid, nothing counted.
+/// savepoint, an error, a rollback, sqlx's own startup values of `TimeZone`, `DateStyle` and
+/// `client_encoding` set again at session level as PgBouncer does) is reused: same backend pid,
+/// nothing counted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_connection_is_reused() {
     let fx = Fixture::new().await;
@@ -486,6 +502,42 @@ async fn a_clean_connection_is_reused() {
     assert_eq!(backend_pid(&mut tx).await, pid);
     assert!(sqlx::query("SELECT 1/0").execute(&mut *tx).await.is_err());
     tx.rollback().await.unwrap();
+
+    // What PgBouncer sends when it hands a server connection to this client: sqlx's startup
+    // values, at session level. Emptying the check's marker makes the release check read
+    // `pg_settings` again (these values equal the watched ones it recorded).
+    let mut tx = pool.begin(&a).await.unwrap();
+    assert_eq!(backend_pid(&mut tx).await, pid);
+    sqlx::raw_sql(
+        "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET client_encoding = 'UTF8'; \
+         SELECT set_config('tenancy.checked_settings', '', false)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let sources = probe(
+        &mut tx,
+        "SELECT string_agg(name || '=' || setting || ' ' || source, ', ' ORDER BY lower(name)) \
+         FROM pg_settings WHERE name IN ('TimeZone', 'DateStyle', 'client_encoding')",
+    )
+    .await;
+    assert_eq!(
+        sources,
+        "client_encoding=UTF8 session, DateStyle=ISO, MDY session, TimeZone=UTC session"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = pool.begin(&a).await.unwrap();
+    assert_eq!(backend_pid(&mut tx).await, pid);
+    // The release check read `pg_settings`, found nothing and recorded its marker again.
+    assert_ne!(
+        probe(
+            &mut tx,
+            "SELECT current_setting('tenancy.checked_settings')"
+        )
+        .await,
+        ""
+    );
+    tx.commit().await.unwrap();
 
     let mut tx = pool.begin(&a).await.unwrap();
     assert_eq!(backend_pid(&mut tx).await, pid);

@@ -17,17 +17,26 @@ use sqlx::{PgConnection, Row as _};
 /// - `now() = statement_timestamp()` holds only in the first statement of a transaction, so it is
 ///   false when an earlier transaction was left open (for example by a cancelled `begin`); an
 ///   aborted transaction makes the query itself fail. Both close the connection.
-/// - Session-level settings: `pg_settings` rows with `source = 'session'` (a `SET` without
-///   `LOCAL` or `set_config(.., false)`; values from the startup packet have source `client`,
-///   from `ALTER ROLE/DATABASE .. SET` `user`/`database`) whose value differs from the value the
-///   session started with (`reset_val`). Reading `pg_settings` formats all ~350 settings and costs
-///   several times the rest of the check (0.5 to 1 ms of server time on the development
-///   machine), so it runs only when one of the 28 watched settings below differs from the values
-///   this session last passed the check with: on a connection's first check, and whenever a
-///   watched setting changed. The values are recorded, on a clean result, at session level in
-///   the custom setting `tenancy.checked_settings` (custom settings are hidden from
-///   `pg_settings`, so it never reports itself). `application_name` is not reported (cosmetic,
-///   and PgBouncer sets it for each client).
+/// - Session-level settings: `pg_settings` rows with `source = 'session'` (a `SET` without `LOCAL`
+///   or `set_config(.., false)`; values from the startup packet have source `client`, from `ALTER
+///   ROLE/DATABASE .. SET` `user`/`database`) whose value differs from the value the session
+///   started with (`reset_val`). Three are compared with the client's value instead: `DateStyle`
+///   `ISO, MDY`, `client_encoding` `UTF8` and `TimeZone` `UTC`, which sqlx 0.9 sends in every
+///   startup packet (`PgConnection::establish` in sqlx-postgres; not configurable). PgBouncer
+///   tracks them per client (with `standard_conforming_strings` and `application_name`) and `SET`s
+///   them at session level when it hands a server connection to a client whose values differ; there
+///   `reset_val` is what PgBouncer's own server login got (the server's or the database's default),
+///   not the client's value. So at sqlx's value they pass, at any other (a handler's `SET TimeZone
+///   = ..`) they are reported, with or without PgBouncer. `extra_float_digits` (sqlx sends `2`
+///   unless configured otherwise) keeps the general rule: PgBouncer 1.18 does not track it (it must
+///   be in `ignore_startup_parameters`) and the configured value cannot be read back from the
+///   connect options. Reading `pg_settings` formats all ~350 settings and costs several times the
+///   rest of the check (0.5 to 1 ms of server time on the development machine), so it runs only
+///   when one of the 28 watched settings below differs from the values this session last passed the
+///   check with: on a connection's first check, and whenever a watched setting changed. The values
+///   are recorded, on a clean result, at session level in the custom setting
+///   `tenancy.checked_settings` (custom settings are hidden from `pg_settings`, so it never reports
+///   itself). `application_name` is not reported (cosmetic, and PgBouncer sets it for each client).
 /// - Advisory locks held by this backend (`pg_locks`), statements prepared with SQL `PREPARE`
 ///   (`pg_prepared_statements.from_sql`; sqlx's own protocol-level statements have `from_sql =
 ///   false`), open cursors (`pg_cursors`: outside a transaction only `WITH HOLD` ones survive).
@@ -56,8 +65,13 @@ FROM (\
     SELECT w.watched, w.watched IS DISTINCT FROM w.checked AS scanned, \
         CASE WHEN w.watched = w.checked THEN '{}'::pg_catalog.text[] \
         ELSE ARRAY(SELECT g.name::pg_catalog.text FROM pg_catalog.pg_settings g \
-            WHERE g.source = 'session' AND g.setting IS DISTINCT FROM g.reset_val \
-              AND g.name <> 'application_name' ORDER BY 1) END AS names \
+            WHERE g.source = 'session' AND g.name <> 'application_name' \
+              AND CASE g.name \
+                  WHEN 'DateStyle' THEN g.setting <> 'ISO, MDY' \
+                  WHEN 'client_encoding' THEN g.setting <> 'UTF8' \
+                  WHEN 'TimeZone' THEN g.setting <> 'UTC' \
+                  ELSE g.setting IS DISTINCT FROM g.reset_val END \
+            ORDER BY 1) END AS names \
     FROM (\
         SELECT pg_catalog.concat_ws(pg_catalog.chr(31), \
                 pg_catalog.current_setting('search_path', true), \
@@ -273,6 +287,12 @@ impl ReleaseCounters {
 /// no `SET ROLE`, no temporary objects, no `LISTEN`, no setting changed at session level, no
 /// advisory lock, no statement prepared with SQL `PREPARE` and no open cursor.
 ///
+/// `DateStyle`, `client_encoding` and `TimeZone` set at session level count as changed only
+/// when their value differs from the one sqlx sends at startup (`ISO, MDY`, `UTF8`, `UTC`):
+/// PgBouncer `SET`s them to exactly those values when it hands a server connection to the
+/// client, so there the session value is the client's own, while a handler's
+/// `SET TimeZone = 'America/New_York'` is reported with or without PgBouncer.
+///
 /// Session-level settings are read from `pg_settings` on a connection's first check and whenever
 /// one of 28 watched settings (`search_path`, the timeouts, the transaction defaults,
 /// `row_security`, `TimeZone`, `DateStyle`, the encoding and locale settings, `work_mem`, ...)
@@ -310,7 +330,8 @@ pub struct ConnectionState {
     /// The session listens on a notification channel.
     pub listening: bool,
     /// Names of the settings changed at session level to a value other than the one the session
-    /// started with, sorted (names only, never values).
+    /// started with (for `DateStyle`, `client_encoding` and `TimeZone`: other than sqlx's startup
+    /// value), sorted (names only, never values).
     pub session_settings: Vec<String>,
     /// Advisory locks held by the session.
     pub advisory_locks: u64,
@@ -508,5 +529,30 @@ mod tests {
         assert!(HYGIENE_SQL.contains("set_config('tenancy.checked_settings'"));
         assert!(HYGIENE_SQL.contains("current_setting('tenancy.checked_settings', true)"));
         assert!(!HYGIENE_SQL.contains('$'));
+    }
+
+    /// The startup parameters sqlx-postgres 0.9 sends with fixed values
+    /// (`PgConnection::establish`), the only settings the scan compares with a client value
+    /// instead of `reset_val`; each is also watched, so a change to it triggers a scan.
+    #[test]
+    fn session_values_equal_to_sqlx_startup_values_are_the_only_exceptions() {
+        const SQLX_STARTUP: [(&str, &str); 3] = [
+            ("DateStyle", "ISO, MDY"),
+            ("client_encoding", "UTF8"),
+            ("TimeZone", "UTC"),
+        ];
+        for (name, value) in SQLX_STARTUP {
+            assert!(
+                HYGIENE_SQL.contains(&format!("WHEN '{name}' THEN g.setting <> '{value}' ")),
+                "{name}"
+            );
+            assert!(
+                HYGIENE_SQL.contains(&format!("current_setting('{name}', true)")),
+                "{name} is watched"
+            );
+        }
+        assert_eq!(HYGIENE_SQL.matches(" WHEN '").count(), SQLX_STARTUP.len());
+        assert!(HYGIENE_SQL.contains("ELSE g.setting IS DISTINCT FROM g.reset_val END"));
+        assert!(HYGIENE_SQL.contains("WHERE g.source = 'session' AND"));
     }
 }
