@@ -59,9 +59,27 @@
 //! # PgBouncer
 //!
 //! Transaction pooling works, and the isolation suite runs through PgBouncer 1.18 (Debian 12's)
-//! in `pool_mode = transaction` on every `cargo xtask test`. The library keeps no session state:
-//! every tenant transaction opens with one simple-query message, the catalog audit runs in one
-//! read-only transaction, and the release check is a simple query.
+//! in `pool_mode = transaction` on every `cargo xtask test`. The library keeps no tenant state at
+//! session level: every tenant transaction opens with one simple-query message, the catalog audit
+//! runs in one read-only transaction, and the release check is a simple query. The one value it
+//! writes at session level is the release check's marker, the custom setting
+//! `tenancy.checked_settings`: the values of the watched settings at the last clean check, so
+//! that `pg_settings` is read again only when one of them changed (see
+//! [`ConnectionState`](crate::ConnectionState)). Behind PgBouncer it stays on the server
+//! connection; a client that arrives with other values makes the next check read `pg_settings`
+//! again, nothing more.
+//!
+//! PgBouncer keeps `client_encoding`, `DateStyle`, `TimeZone`, `standard_conforming_strings` and
+//! `application_name` per client and `SET`s them, at session level, when it hands a server
+//! connection to a client whose values differ from the server session's. The release check
+//! accepts `DateStyle`, `client_encoding` and `TimeZone` set at session level at the values sqlx
+//! sends at startup (`ISO, MDY`, `UTF8`, `UTC`), and closes a connection on which one of them has
+//! any other value (a handler's `SET TimeZone = ...`); `application_name` is never reported.
+//! sqlx also sends `extra_float_digits`, which PgBouncer refuses unless it is listed in
+//! `ignore_startup_parameters` (it is then neither forwarded nor tracked). Do not list it in
+//! `track_extra_parameters` (PgBouncer 1.20+): the release check compares a session-level
+//! `extra_float_digits` with the value the server session started with, not with the pool's,
+//! which cannot be read back from its connect options.
 //!
 //! sqlx 0.9 sends every query with bind parameters as a *named* prepared statement, even with
 //! `statement_cache_capacity(0)`. Through PgBouncer before 1.21 such a statement only lives as
@@ -73,6 +91,7 @@
 //!
 //! ```text
 //! pool_mode = transaction
+//! ignore_startup_parameters = extra_float_digits
 //! server_reset_query = DEALLOCATE ALL
 //! server_reset_query_always = 1
 //! ```

@@ -64,7 +64,8 @@ pub use lifecycle::{Lifecycle, LifecycleError, TenantOverview};
 pub use membership::{Member, Members, MembershipError, MembershipSummary, PgMembershipStore};
 pub use platform::{PlatformPool, PlatformTx};
 pub use pool::{
-    ConnectionState, DEFAULT_STATEMENT_TIMEOUT, PoolError, TenantPool, TenantPoolOptions,
+    ConnectionState, DEFAULT_STATEMENT_TIMEOUT, DiscardCounts, DiscardReason, PoolError,
+    TenantPool, TenantPoolOptions,
 };
 pub use store::{PgTenantStore, TenantStoreError};
 pub use tenancy_core;

@@ -2,124 +2,25 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row as _};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool};
 use tenancy_core::TenantScope;
 use tracing::Instrument as _;
 
 use crate::audit::{self, AuditError, Finding, Severity};
 use crate::tx::{self, TenantTx, TxError, TxSettings};
 
+mod hygiene;
+
+pub(crate) use hygiene::hygienic;
+pub use hygiene::{ConnectionState, DiscardCounts, DiscardReason};
+use hygiene::{ReleaseCounters, connection_state, with_release_check};
+
 /// Default per-transaction `statement_timeout`.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One query, run when a connection is released (and by [`TenantPool::inspect_connection`]).
-///
-/// `now() = statement_timestamp()` holds only in the first statement of a transaction, so it is
-/// false when an earlier transaction was left open (for example by a cancelled `begin`); an
-/// aborted transaction makes the query itself fail. Both close the connection. Sent as a simple
-/// query (no prepared statement), so it also works through PgBouncer in transaction mode.
-const HYGIENE_SQL: &str = "SELECT \
-    pg_catalog.now() <> pg_catalog.statement_timestamp() AS open_transaction, \
-    pg_catalog.current_setting('tenancy.tenant_id', true) AS tenant_id, \
-    pg_catalog.current_setting('tenancy.user_id', true) AS user_id, \
-    pg_catalog.current_setting('tenancy.role', true) AS member_role, \
-    pg_catalog.current_setting('tenancy.schema', true) AS tenant_schema, \
-    pg_catalog.current_setting('tenancy.platform_admin_id', true) AS platform_admin_id, \
-    current_user <> session_user AS role_switched, \
-    (pg_catalog.pg_my_temp_schema() <> 0 AND EXISTS (SELECT 1 FROM pg_catalog.pg_class \
-        WHERE relnamespace = pg_catalog.pg_my_temp_schema())) AS temp_objects, \
-    EXISTS (SELECT FROM pg_catalog.pg_listening_channels()) AS listening";
-
-/// What a connection carries over from earlier borrowers, as seen by the hygiene check.
-///
-/// A clean connection has no open transaction, no tenant or platform setting (unset or empty),
-/// no `SET ROLE`, no temporary objects and no `LISTEN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConnectionState {
-    /// A transaction was open before the check ran.
-    pub open_transaction: bool,
-    /// The value of `tenancy.tenant_id` (`None` when never set; `Some("")` after a local set ended).
-    pub tenant_id: Option<String>,
-    /// The value of `tenancy.user_id`.
-    pub user_id: Option<String>,
-    /// The value of `tenancy.role`.
-    pub role: Option<String>,
-    /// The value of `tenancy.schema`.
-    pub schema: Option<String>,
-    /// The value of `tenancy.platform_admin_id`.
-    pub platform_admin_id: Option<String>,
-    /// `current_user` differs from `session_user` (a `SET ROLE` is in force).
-    pub role_switched: bool,
-    /// The session owns temporary objects.
-    pub temp_objects: bool,
-    /// The session listens on a notification channel.
-    pub listening: bool,
-}
-
-impl ConnectionState {
-    /// Whether the connection can be handed to the next borrower.
-    pub fn is_clean(&self) -> bool {
-        let empty = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
-        !self.open_transaction
-            && empty(&self.tenant_id)
-            && empty(&self.user_id)
-            && empty(&self.role)
-            && empty(&self.schema)
-            && empty(&self.platform_admin_id)
-            && !self.role_switched
-            && !self.temp_objects
-            && !self.listening
-    }
-
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            open_transaction: row.try_get("open_transaction")?,
-            tenant_id: row.try_get("tenant_id")?,
-            user_id: row.try_get("user_id")?,
-            role: row.try_get("member_role")?,
-            schema: row.try_get("tenant_schema")?,
-            platform_admin_id: row.try_get("platform_admin_id")?,
-            role_switched: row.try_get("role_switched")?,
-            temp_objects: row.try_get("temp_objects")?,
-            listening: row.try_get("listening")?,
-        })
-    }
-}
-
-pub(crate) async fn connection_state(
-    conn: &mut PgConnection,
-) -> Result<ConnectionState, sqlx::Error> {
-    let row = sqlx::raw_sql(HYGIENE_SQL).fetch_one(conn).await?;
-    ConnectionState::from_row(&row)
-}
-
-/// Builds pool options with the release check installed; `discarded` counts closed connections.
-pub(crate) fn hygienic(options: PgPoolOptions, discarded: Arc<AtomicU64>) -> PgPoolOptions {
-    options.after_release(move |conn, _meta| {
-        let discarded = Arc::clone(&discarded);
-        Box::pin(async move {
-            match connection_state(conn).await {
-                Ok(state) if state.is_clean() => Ok(true),
-                Ok(state) => {
-                    discarded.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(?state, "closing a pooled connection returned with leftover state");
-                    Ok(false)
-                }
-                Err(error) => {
-                    discarded.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%error, "closing a pooled connection that failed the hygiene check");
-                    Err(error)
-                }
-            }
-        })
-    })
-}
 
 /// Why a [`TenantPool`] (or [`PlatformPool`](crate::PlatformPool)) refused to start.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +78,11 @@ impl TenantPoolOptions {
 
     /// Replaces the underlying sqlx pool options (the release check is added on top; an
     /// `after_release` hook set here is replaced).
+    ///
+    /// Give per-connection settings as startup options
+    /// ([`PgConnectOptions::options`](sqlx::postgres::PgConnectOptions::options)), not with a
+    /// `SET` in an `after_connect` hook: the release check treats a session-level `SET` as
+    /// leftover state and would close every connection after its first use.
     pub fn pool_options(mut self, options: PgPoolOptions) -> Self {
         self.pool = options;
         self
@@ -216,8 +122,8 @@ impl TenantPoolOptions {
 
     /// Connects with explicit connect options, then audits the catalog as the connected role.
     pub async fn connect_with(self, options: PgConnectOptions) -> Result<TenantPool, PoolError> {
-        let discarded = Arc::new(AtomicU64::new(0));
-        let pool = hygienic(self.pool, Arc::clone(&discarded))
+        let counters = Arc::new(ReleaseCounters::default());
+        let pool = with_release_check(self.pool, Arc::clone(&counters))
             .connect_with(options)
             .await
             .map_err(PoolError::Connect)?;
@@ -240,7 +146,7 @@ impl TenantPoolOptions {
             settings: TxSettings {
                 statement_timeout: self.statement_timeout,
             },
-            discarded,
+            counters,
         })
     }
 }
@@ -248,7 +154,10 @@ impl TenantPoolOptions {
 /// A pool of the application (runtime) role that only hands out tenant transactions.
 ///
 /// Every connection is checked when it is released: one with an open transaction, a leftover
-/// tenant setting, a `SET ROLE`, temporary objects or a `LISTEN` is closed instead of reused.
+/// tenant setting, a `SET ROLE`, temporary objects, a `LISTEN`, a setting changed at session
+/// level (`search_path`, a timeout, ...), an advisory lock, an SQL `PREPARE` or an open cursor is
+/// closed instead of reused, counted per reason ([`discard_counts`](Self::discard_counts)) and
+/// logged (see [`ConnectionState`]).
 ///
 /// ```no_run
 /// # async fn demo(scope: tenancy_core::TenantScope) -> Result<(), Box<dyn std::error::Error>> {
@@ -268,7 +177,7 @@ impl TenantPoolOptions {
 pub struct TenantPool {
     pool: PgPool,
     settings: TxSettings,
-    discarded: Arc<AtomicU64>,
+    counters: Arc<ReleaseCounters>,
 }
 
 impl TenantPool {
@@ -324,7 +233,13 @@ impl TenantPool {
 
     /// How many connections the release check has closed since the pool started.
     pub fn discarded_connections(&self) -> u64 {
-        self.discarded.load(Ordering::Relaxed)
+        self.counters.total()
+    }
+
+    /// How many connections the release check has closed since the pool started, per
+    /// [`DiscardReason`].
+    pub fn discard_counts(&self) -> DiscardCounts {
+        self.counters.snapshot()
     }
 
     /// The per-transaction `statement_timeout` (`None` when disabled).
@@ -343,6 +258,7 @@ impl fmt::Debug for TenantPool {
         f.debug_struct("TenantPool")
             .field("statement_timeout", &self.settings.statement_timeout)
             .field("size", &self.pool.size())
+            .field("discarded", &self.counters.snapshot())
             .finish_non_exhaustive()
     }
 }

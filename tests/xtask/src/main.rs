@@ -31,9 +31,11 @@ use crate::pgbouncer::PgBouncer;
 /// queries work only inside a transaction (they are named prepared statements; the PgBouncer
 /// config deallocates them when a server is released), so the library runs every bound query in a
 /// transaction: tenant and platform transactions, the catalog audit, the release check (a simple
-/// query). Not listed: `pool_hygiene`, which plants session-level state on purpose; through
-/// PgBouncer that state lives on PgBouncer's server connections, where its reset query (not the
-/// library's release check) is what clears it.
+/// query). Not listed: `pool_hygiene`, which plants session-level state on purpose and follows a
+/// connection by its backend pid; through PgBouncer in transaction mode the release check runs
+/// on whichever server connection PgBouncer assigns to it, not necessarily the one the state was
+/// planted on. `startup_settings` covers the release check through PgBouncer: the settings
+/// PgBouncer itself `SET`s per client are accepted at sqlx's values, a handler's `SET` is not.
 const PGBOUNCER_TEST_TARGETS: &[PgBouncerTarget] = &[
     PgBouncerTarget {
         package: "tenancy-sqlx",
@@ -93,6 +95,12 @@ const PGBOUNCER_TEST_TARGETS: &[PgBouncerTarget] = &[
         package: "tenancy-sqlx",
         test: "auditor",
         path: "tenancy-sqlx/tests/auditor.rs",
+        must_pass: true,
+    },
+    PgBouncerTarget {
+        package: "tenancy-sqlx",
+        test: "startup_settings",
+        path: "tenancy-sqlx/tests/startup_settings.rs",
         must_pass: true,
     },
     PgBouncerTarget {
