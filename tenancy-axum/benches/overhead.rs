@@ -119,11 +119,10 @@ where
     f64::from(iters) / start.elapsed().as_secs_f64()
 }
 
-fn pipeline(authenticator: Arc<dyn Authenticator>) -> (Arc<TenantPipeline>, UserId) {
+fn pipeline(authenticator: Arc<dyn Authenticator>, user: UserId) -> Arc<TenantPipeline> {
     let tenants = InMemoryTenantStore::new();
     let members = InMemoryMembershipStore::new();
     let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
-    let user = UserId::new_random();
     members.insert(acme.id, user, Role::Member);
     tenants.insert(acme);
     let p = TenantPipeline::new(
@@ -132,7 +131,7 @@ fn pipeline(authenticator: Arc<dyn Authenticator>) -> (Arc<TenantPipeline>, User
     )
     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
     .with_authenticator(authenticator);
-    (Arc::new(p), user)
+    Arc::new(p)
 }
 
 fn main() {
@@ -185,9 +184,19 @@ fn main() {
         )
     };
 
-    // Configuration 2: bearer JWT (HS256) verified on every request.
+    // Configuration 2: bearer JWT (HS256), verified once and then served from the authenticator's
+    // verified-token cache (the default); configuration 3: the same token verified on every
+    // request (`without_cache`).
     let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256]).unwrap());
-    let (jwt_pipeline, jwt_user) = pipeline(Arc::new(BearerJwtAuthenticator::new(verifier)));
+    let jwt_user = UserId::new_random();
+    let jwt_pipeline = pipeline(
+        Arc::new(BearerJwtAuthenticator::new(verifier.clone())),
+        jwt_user,
+    );
+    let verify_pipeline = pipeline(
+        Arc::new(BearerJwtAuthenticator::new(verifier).without_cache()),
+        jwt_user,
+    );
     let now = get_current_timestamp();
     let token = encode(
         &Header::default(),
@@ -210,6 +219,10 @@ fn main() {
         .route("/", get(handler))
         .layer(TenancyLayer::new(jwt_pipeline))
         .with_state(());
+    let with_verify = Router::new()
+        .route("/", get(handler))
+        .layer(TenancyLayer::new(verify_pipeline))
+        .with_state(());
     let with_awaited = Router::new()
         .route("/", get(handler))
         .layer(TenancyLayer::new(awaited_pipeline))
@@ -218,7 +231,7 @@ fn main() {
     // box the layered route's service and future on every request.
     let around = TenancyLayer::new(api_pipeline).layer(bare.clone());
 
-    // `OVERHEAD_ONLY=bare|api|jwt|awaited`: run that configuration alone and print nothing else,
+    // `OVERHEAD_ONLY=bare|api|around|jwt|verify|awaited`: run that configuration alone and print nothing else,
     // for instruction counts under `valgrind --tool=callgrind` (deterministic on a busy machine:
     // compare the totals of two runs).
     if let Ok(only) = std::env::var("OVERHEAD_ONLY") {
@@ -229,9 +242,10 @@ fn main() {
                     "api" => rps(&with_api, &api_auth).await,
                     "around" => rps(&around, &api_auth).await,
                     "jwt" => rps(&with_jwt, &jwt_auth).await,
+                    "verify" => rps(&with_verify, &jwt_auth).await,
                     "awaited" => rps(&with_awaited, &api_auth).await,
                     other => {
-                        panic!("OVERHEAD_ONLY={other}: expected bare, api, around, jwt or awaited")
+                        panic!("OVERHEAD_ONLY={other}: expected bare, api, around, jwt, verify or awaited")
                     }
                 };
             }
@@ -246,14 +260,17 @@ fn main() {
         }
         let _ = rps(&around, &api_auth).await;
         let _ = rps(&with_jwt, &jwt_auth).await;
+        let _ = rps(&with_verify, &jwt_auth).await;
 
         let (mut best_bare, mut best_api, mut best_jwt, mut best_awaited, mut best_around) =
             (0f64, 0f64, 0f64, 0f64, 0f64);
+        let mut best_verify = 0f64;
         for _ in 0..rounds {
             best_bare = best_bare.max(rps(&bare, &api_auth).await);
             best_api = best_api.max(rps(&with_api, &api_auth).await);
             best_around = best_around.max(rps(&around, &api_auth).await);
             best_jwt = best_jwt.max(rps(&with_jwt, &jwt_auth).await);
+            best_verify = best_verify.max(rps(&with_verify, &jwt_auth).await);
             best_awaited = best_awaited.max(rps(&with_awaited, &api_auth).await);
         }
         // The pipeline alone (no router, no layer), to split the layer's cost.
@@ -293,9 +310,14 @@ fn main() {
             best_around / best_bare
         );
         println!(
-            "layer, bearer JWT HS256  {best_jwt:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",
+            "layer, JWT HS256 cached  {best_jwt:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",
             per(best_jwt),
             best_jwt / best_bare
+        );
+        println!(
+            "layer, JWT verified      {best_verify:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",
+            per(best_verify),
+            best_verify / best_bare
         );
         println!(
             "layer, API key awaited   {best_awaited:>12.0} req/s  {:>9.2?}/req  ratio {:.3}",

@@ -297,6 +297,12 @@ mod verifier {
             self
         }
 
+        /// The clock-skew leeway, in seconds (for checks of `exp`/`nbf` made outside
+        /// [`verify`](Self::verify), such as on a verified-token cache hit).
+        pub(crate) fn leeway_secs(&self) -> u64 {
+            self.validation.leeway
+        }
+
         /// Verifies `token` (without the `Bearer ` prefix) and returns its claims.
         pub fn verify(&self, token: &str) -> Result<VerifiedClaims, JwtError> {
             if token.is_empty() || token.len() > MAX_TOKEN_LEN {

@@ -244,13 +244,21 @@ pub use bearer::BearerJwtAuthenticator;
 
 #[cfg(feature = "jwt")]
 mod bearer {
-    use std::sync::Arc;
+    use std::collections::HashMap;
+    use std::fmt;
+    use std::sync::{Arc, PoisonError, RwLock};
 
     use async_trait::async_trait;
 
     use super::{AuthenticateError, Authenticator, Principal, PrincipalKind};
-    use crate::jwt::{JwtError, JwtVerifier, bearer_token};
+    use crate::jwt::{JwtError, JwtVerifier, VerifiedClaims, bearer_token};
     use crate::{RequestView, UserId};
+
+    /// Tokens remembered by default by a [`BearerJwtAuthenticator`].
+    const DEFAULT_CACHE_CAPACITY: usize = 4096;
+
+    /// Shards of the verified-token cache (a power of two).
+    const SHARDS: usize = 16;
 
     /// Authenticates `Authorization: Bearer` JWTs: the verified `sub` claim (a UUID) is the
     /// [`UserId`].
@@ -258,25 +266,50 @@ mod bearer {
     /// No `Authorization` header or another scheme is anonymous (`Ok(None)`); a bearer token that
     /// fails verification or has no UUID `sub` is [`AuthenticateError::InvalidToken`].
     ///
+    /// **Verified-token cache.** A client sends the same token on every request until it
+    /// expires; checking its signature each time costs more than the rest of the request's
+    /// tenancy work. So a token that passed verification is remembered (by its exact text,
+    /// signature included) together with the user it names and its `exp` and `nbf`; when the same
+    /// text comes again, only `exp` and `nbf` are checked again, against the clock, with the
+    /// verifier's leeway: an expired token is refused exactly as verification would refuse it,
+    /// and forgotten. Only tokens that verified and named a user are remembered, so invalid
+    /// tokens cannot fill it; it holds at most [`with_cache_capacity`](Self::with_cache_capacity)
+    /// tokens (4096 by default; a full shard is emptied before the next insert). The verifier
+    /// cannot change after it is built, so a remembered verification stays true. Clones share
+    /// the cache. [`without_cache`](Self::without_cache) verifies every request.
+    ///
     /// ```
     /// use std::sync::Arc;
     /// use tenancy_core::{BearerJwtAuthenticator, JwtAlgorithm, JwtVerifier};
     /// let verifier = JwtVerifier::hmac(b"a-secret-of-at-least-32-bytes!!!", &[JwtAlgorithm::HS256])?;
-    /// let auth = BearerJwtAuthenticator::new(Arc::new(verifier));
+    /// let auth = BearerJwtAuthenticator::new(Arc::new(verifier)).with_cache_capacity(10_000);
     /// # Ok::<(), tenancy_core::ConfigError>(())
     /// ```
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct BearerJwtAuthenticator {
         verifier: Arc<JwtVerifier>,
         kind: PrincipalKind,
+        cache: Option<Arc<TokenCache>>,
+    }
+
+    impl fmt::Debug for BearerJwtAuthenticator {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("BearerJwtAuthenticator")
+                .field("verifier", &self.verifier)
+                .field("kind", &self.kind)
+                .field("cache", &self.cache)
+                .finish()
+        }
     }
 
     impl BearerJwtAuthenticator {
-        /// An authenticator using `verifier`; principals are [`PrincipalKind::User`].
+        /// An authenticator using `verifier`; principals are [`PrincipalKind::User`]; verified
+        /// tokens are cached (4096).
         pub fn new(verifier: Arc<JwtVerifier>) -> Self {
             Self {
                 verifier,
                 kind: PrincipalKind::User,
+                cache: Some(Arc::new(TokenCache::new(DEFAULT_CACHE_CAPACITY, unix_now))),
             }
         }
 
@@ -284,6 +317,43 @@ mod bearer {
         #[must_use]
         pub fn with_kind(mut self, kind: PrincipalKind) -> Self {
             self.kind = kind;
+            self
+        }
+
+        /// Remembers up to `capacity` verified tokens (a new, empty cache); `0` is
+        /// [`without_cache`](Self::without_cache).
+        ///
+        /// ```
+        /// # use std::sync::Arc;
+        /// # use tenancy_core::{BearerJwtAuthenticator, JwtAlgorithm, JwtVerifier};
+        /// # let verifier = Arc::new(JwtVerifier::hmac(b"a-secret-of-at-least-32-bytes!!!", &[JwtAlgorithm::HS256])?);
+        /// let auth = BearerJwtAuthenticator::new(verifier).with_cache_capacity(100_000);
+        /// # Ok::<(), tenancy_core::ConfigError>(())
+        /// ```
+        #[must_use]
+        pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+            self.cache = (capacity > 0).then(|| Arc::new(TokenCache::new(capacity, unix_now)));
+            self
+        }
+
+        /// Verifies the token of every request (no verified-token cache).
+        ///
+        /// ```
+        /// # use std::sync::Arc;
+        /// # use tenancy_core::{BearerJwtAuthenticator, JwtAlgorithm, JwtVerifier};
+        /// # let verifier = Arc::new(JwtVerifier::hmac(b"a-secret-of-at-least-32-bytes!!!", &[JwtAlgorithm::HS256])?);
+        /// let auth = BearerJwtAuthenticator::new(verifier).without_cache();
+        /// # Ok::<(), tenancy_core::ConfigError>(())
+        /// ```
+        #[must_use]
+        pub fn without_cache(mut self) -> Self {
+            self.cache = None;
+            self
+        }
+
+        #[cfg(test)]
+        fn with_clock(mut self, capacity: usize, now: fn() -> u64) -> Self {
+            self.cache = Some(Arc::new(TokenCache::new(capacity, now)));
             self
         }
     }
@@ -313,6 +383,14 @@ mod bearer {
             else {
                 return Ok(None);
             };
+            let leeway = self.verifier.leeway_secs();
+            if let Some(cache) = &self.cache
+                && let Some(user) = cache.get(token, leeway)
+            {
+                return user
+                    .map(|user| Some(Principal::new(user, self.kind)))
+                    .map_err(AuthenticateError::InvalidToken);
+            }
             let claims = self
                 .verifier
                 .verify(token)
@@ -323,7 +401,256 @@ mod bearer {
             let user: UserId = sub.parse().map_err(|_| {
                 AuthenticateError::InvalidToken(JwtError::InvalidClaim("sub".into()))
             })?;
+            if let Some(cache) = &self.cache {
+                cache.insert(token, user, &claims);
+            }
             Ok(Some(Principal::new(user, self.kind)))
+        }
+    }
+
+    /// Seconds since the Unix epoch, as `jsonwebtoken` reads them for `exp` and `nbf`.
+    fn unix_now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    /// What a verified token proved, and until when.
+    #[derive(Clone, Copy)]
+    struct Verified {
+        user: UserId,
+        exp: u64,
+        nbf: Option<u64>,
+    }
+
+    impl Verified {
+        /// The checks `jsonwebtoken` makes on `exp` and `nbf`, at `now`, with `leeway`.
+        fn check(&self, now: u64, leeway: u64) -> Result<UserId, JwtError> {
+            if self.exp < now.saturating_sub(leeway) {
+                return Err(JwtError::Expired);
+            }
+            if self.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+                return Err(JwtError::NotYetValid);
+            }
+            Ok(self.user)
+        }
+    }
+
+    type Shard = RwLock<HashMap<Box<str>, Verified, foldhash::fast::RandomState>>;
+
+    /// Verified tokens by their exact text: sharded, bounded (a full shard is emptied).
+    struct TokenCache {
+        shards: Box<[Shard]>,
+        hasher: foldhash::fast::RandomState,
+        shard_capacity: usize,
+        now: fn() -> u64,
+    }
+
+    impl fmt::Debug for TokenCache {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("TokenCache")
+                .field("capacity", &(self.shard_capacity * SHARDS))
+                .field("len", &self.len())
+                .finish()
+        }
+    }
+
+    impl TokenCache {
+        fn new(capacity: usize, now: fn() -> u64) -> Self {
+            Self {
+                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                hasher: foldhash::fast::RandomState::default(),
+                shard_capacity: capacity.div_ceil(SHARDS).max(1),
+                now,
+            }
+        }
+
+        fn shard(&self, token: &str) -> &Shard {
+            use std::hash::BuildHasher;
+            #[allow(clippy::cast_possible_truncation)] // only the low bits are used
+            let h = self.hasher.hash_one(token) as usize;
+            &self.shards[h & (SHARDS - 1)]
+        }
+
+        /// `None`: not remembered (verify it). `Some(Err)`: remembered but expired or not yet
+        /// valid now (an expired one is forgotten).
+        fn get(&self, token: &str, leeway: u64) -> Option<Result<UserId, JwtError>> {
+            let shard = self.shard(token);
+            let verified = *shard
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(token)?;
+            let answer = verified.check((self.now)(), leeway);
+            if matches!(answer, Err(JwtError::Expired)) {
+                shard
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(token);
+            }
+            Some(answer)
+        }
+
+        fn insert(&self, token: &str, user: UserId, claims: &VerifiedClaims) {
+            // `exp` is required and was checked by the verifier; without a readable one, do not
+            // remember the token (it is verified again next time).
+            let Some(exp) = claims.get("exp").and_then(serde_json::Value::as_u64) else {
+                return;
+            };
+            // `jsonwebtoken` checks `nbf` only when it reads as a whole number; so does the cache.
+            let nbf = claims.get("nbf").and_then(serde_json::Value::as_u64);
+            let mut shard = self
+                .shard(token)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if shard.len() >= self.shard_capacity && !shard.contains_key(token) {
+                shard.clear();
+            }
+            shard.insert(token.into(), Verified { user, exp, nbf });
+        }
+
+        fn len(&self) -> usize {
+            self.shards
+                .iter()
+                .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
+                .sum()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        use jsonwebtoken::{EncodingKey, Header, encode};
+
+        use super::*;
+        use crate::JwtAlgorithm;
+
+        const SECRET: &[u8] = b"a-secret-of-at-least-32-bytes!!!";
+        /// The clock of the cache in these tests (each test sets it before use).
+        static NOW: AtomicU64 = AtomicU64::new(0);
+
+        fn test_now() -> u64 {
+            NOW.load(Ordering::SeqCst)
+        }
+
+        fn token(claims: &serde_json::Value) -> String {
+            encode(
+                &Header::default(),
+                claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"))
+        }
+
+        fn auth(capacity: usize) -> BearerJwtAuthenticator {
+            let verifier = JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256])
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            BearerJwtAuthenticator::new(Arc::new(verifier)).with_clock(capacity, test_now)
+        }
+
+        fn run(auth: &BearerJwtAuthenticator, token: &str) -> Result<Option<UserId>, JwtError> {
+            let req = http::Request::builder()
+                .header("authorization", format!("Bearer {token}"))
+                .body(())
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            match auth.check(&RequestView::from_request(&req)) {
+                Ok(p) => Ok(p.map(|p| p.user_id)),
+                Err(AuthenticateError::InvalidToken(e)) => Err(e),
+                Err(other) => unreachable!("{other}"),
+            }
+        }
+
+        #[test]
+        fn a_remembered_token_still_expires_and_waits_for_nbf() {
+            // One test owns the shared clock (no other test in this module reads it).
+            let now = jsonwebtoken::get_current_timestamp();
+            let (alice, bob) = (UserId::new_random(), UserId::new_random());
+            let a = token(&serde_json::json!({ "sub": alice.to_string(), "exp": now + 60 }));
+            let b = token(&serde_json::json!({
+                "sub": bob.to_string(), "exp": now + 600, "nbf": now
+            }));
+            let cached = auth(1024);
+            NOW.store(now, Ordering::SeqCst);
+            // Verified, then served from the cache: each token keeps its own user.
+            for _ in 0..2 {
+                assert_eq!(run(&cached, &a), Ok(Some(alice)));
+                assert_eq!(run(&cached, &b), Ok(Some(bob)));
+            }
+            let cache = cached.cache.as_ref().unwrap_or_else(|| unreachable!());
+            assert_eq!(cache.len(), 2);
+            // Within the leeway (30 s) after `exp`: still accepted, as the verifier would.
+            NOW.store(now + 60 + 30, Ordering::SeqCst);
+            assert_eq!(run(&cached, &a), Ok(Some(alice)));
+            // Past it: refused as expired, and forgotten.
+            NOW.store(now + 60 + 31, Ordering::SeqCst);
+            assert_eq!(run(&cached, &a), Err(JwtError::Expired));
+            assert_eq!(cache.len(), 1);
+            // Before `nbf` (beyond the leeway): refused, as the verifier would.
+            NOW.store(now - 31, Ordering::SeqCst);
+            assert_eq!(run(&cached, &b), Err(JwtError::NotYetValid));
+            NOW.store(now - 30, Ordering::SeqCst);
+            assert_eq!(run(&cached, &b), Ok(Some(bob)));
+        }
+
+        #[test]
+        fn only_verified_tokens_are_remembered_and_a_tampered_one_is_not_a_hit() {
+            let now = jsonwebtoken::get_current_timestamp();
+            let alice = UserId::new_random();
+            let good = token(&serde_json::json!({ "sub": alice.to_string(), "exp": now + 60 }));
+            let cached = BearerJwtAuthenticator::new(Arc::new(
+                JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256])
+                    .unwrap_or_else(|e| unreachable!("{e}")),
+            ));
+            assert_eq!(run(&cached, &good), Ok(Some(alice)));
+            // The same token with one signature character changed (not the last one: its low
+            // bits are padding that some decoders ignore).
+            let mut bytes = good.clone().into_bytes();
+            let i = bytes.len() - 10;
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(bytes).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(run(&cached, &tampered), Err(JwtError::BadSignature));
+            // A token without a UUID `sub`, or with a wrong key: never remembered.
+            let no_user = token(&serde_json::json!({ "sub": "root", "exp": now + 60 }));
+            let other_key = encode(
+                &Header::default(),
+                &serde_json::json!({ "sub": alice.to_string(), "exp": now + 60 }),
+                &EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes"),
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"));
+            for _ in 0..2 {
+                assert!(run(&cached, &no_user).is_err());
+                assert_eq!(run(&cached, &other_key), Err(JwtError::BadSignature));
+            }
+            let cache = cached.cache.as_ref().unwrap_or_else(|| unreachable!());
+            assert_eq!(cache.len(), 1);
+            // Positive control: the good token is still served.
+            assert_eq!(run(&cached, &good), Ok(Some(alice)));
+        }
+
+        #[test]
+        fn the_cache_is_bounded_and_can_be_turned_off() {
+            let now = jsonwebtoken::get_current_timestamp();
+            let verifier = Arc::new(
+                JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256])
+                    .unwrap_or_else(|e| unreachable!("{e}")),
+            );
+            let bounded = BearerJwtAuthenticator::new(verifier.clone()).with_cache_capacity(32);
+            for _ in 0..500 {
+                let user = UserId::new_random();
+                let t = token(&serde_json::json!({ "sub": user.to_string(), "exp": now + 60 }));
+                assert_eq!(run(&bounded, &t), Ok(Some(user)));
+            }
+            let cache = bounded.cache.as_ref().unwrap_or_else(|| unreachable!());
+            assert!(cache.len() <= 32, "{}", cache.len());
+            let off = BearerJwtAuthenticator::new(verifier.clone()).without_cache();
+            assert!(off.cache.is_none());
+            assert!(
+                BearerJwtAuthenticator::new(verifier)
+                    .with_cache_capacity(0)
+                    .cache
+                    .is_none()
+            );
+            let user = UserId::new_random();
+            let t = token(&serde_json::json!({ "sub": user.to_string(), "exp": now + 60 }));
+            assert_eq!(run(&off, &t), Ok(Some(user)));
         }
     }
 }
