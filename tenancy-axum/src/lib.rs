@@ -47,6 +47,33 @@
 //! after the layer is applied; a handler that asks for the scope on such a route answers 500
 //! `tenancy_layer_missing`.
 //!
+//! # Around the router or on it
+//!
+//! `Router::layer(TenancyLayer::new(..))` (above) is the familiar form. Wrapping the whole router
+//! instead, tower style, behaves the same and is cheaper per request: axum clones and boxes a
+//! route added with `Router::layer`, and its future, on every request (as for any layer added that
+//! way). The layer then also runs before routing, so a refused request never reaches the router.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use axum::{Router, routing::get};
+//! # use tenancy_core::{InMemoryMembershipStore, InMemoryTenantStore, TenantPipeline};
+//! use tenancy_axum::TenancyLayer;
+//! use tower::Layer;
+//!
+//! # async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+//! # let pipeline = TenantPipeline::new(
+//! #     Arc::new(InMemoryTenantStore::new()),
+//! #     Arc::new(InMemoryMembershipStore::new()),
+//! # );
+//! // `with_state(())` turns the handlers into routes once, as `axum::serve(listener, router)`
+//! // would do for a bare router.
+//! let router: Router = Router::new().route("/", get(|| async { "ok" })).with_state(());
+//! let app = TenancyLayer::new(Arc::new(pipeline)).layer(router);
+//! axum::serve(listener, axum::ServiceExt::<axum::extract::Request>::into_make_service(app)).await
+//! # }
+//! ```
+//!
 //! # Authentication
 //!
 //! The pipeline's [`Authenticator`](tenancy_core::Authenticator) is one small trait in core; this
