@@ -340,7 +340,7 @@ mod caching {
         where
             I: IntoIterator<Item = D>,
         {
-            if check_ttl && entry.stale_at.is_some_and(|at| Instant::now() >= at) {
+            if check_ttl && entry.stale_at.is_some_and(|at| crate::clock::now() >= at) {
                 return Freshness::Stale;
             }
             if self.epoch.load(Ordering::SeqCst) == entry.epoch {

@@ -36,6 +36,7 @@
 pub mod assignment;
 mod auth;
 mod cache;
+mod clock;
 mod decision;
 mod id;
 mod jwt;

@@ -2,10 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use http::StatusCode;
 use tracing::Instrument;
@@ -17,7 +14,8 @@ use crate::resolve::{ResolveError, Selection, TenantResolver};
 use crate::scope::AuthorizeError;
 use crate::store::{MembershipStore, PlatformAdmins, TenantKey, TenantStore};
 use crate::{
-    PlatformScope, RequestView, TenantScope, TenantSlug, TenantStatus, authorize_platform,
+    PlatformScope, RequestView, Role, Tenant, TenantScope, TenantSlug, TenantStatus,
+    authorize_platform,
 };
 
 /// Turns a request into a [`TenantScope`], or into a refusal that maps to one HTTP status.
@@ -216,16 +214,7 @@ impl TenantPipeline {
     /// [`Authenticator::authenticate_now`]); only the ones that have none are awaited.
     pub async fn run(&self, req: &RequestView<'_>) -> Result<PipelineOutcome, PipelineError> {
         let span = tracing::debug_span!("tenancy.pipeline", tenant_id = Empty, tenant_slug = Empty);
-        let result = match self
-            .steps(req, &span, Mode::Wait)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(outcome) => Ok(outcome),
-            Err(Stop::Refused(err)) => Err(err),
-            // Not produced in `Mode::Wait`; fail closed if it ever were.
-            Err(Stop::WouldWait) => Err(PipelineError::internal("tenant pipeline stalled")),
-        };
+        let result = self.steps(req, &span).instrument(span.clone()).await;
         Self::log(&span, &result);
         result
     }
@@ -280,13 +269,12 @@ impl TenantPipeline {
         let span = tracing::debug_span!("tenancy.pipeline", tenant_id = Empty, tenant_slug = Empty);
         let result = {
             let _entered = span.enter();
-            // In `Mode::Now` no step awaits anything that can be pending, so one poll finishes
-            // the steps; a `Pending` would only mean "not now" and is treated so.
-            let steps = pin!(self.steps(req, &span, Mode::Now));
-            match steps.poll(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(Ok(outcome)) => Ok(outcome),
-                Poll::Ready(Err(Stop::Refused(err))) => Err(err),
-                Poll::Ready(Err(Stop::WouldWait)) | Poll::Pending => return None,
+            // Both cache lookups of this run read the clock once (see `crate::clock`).
+            let _clock = crate::clock::Snapshot::begin();
+            match self.steps_now(req, &span) {
+                Ok(outcome) => Ok(outcome),
+                Err(Stop::Refused(err)) => Err(err),
+                Err(Stop::WouldWait) => return None,
             }
         };
         Self::log(&span, &result);
@@ -305,32 +293,27 @@ impl TenantPipeline {
         }
     }
 
-    /// The steps, written once for both modes: in [`Mode::Now`] a step that has no immediate
-    /// answer stops with [`Stop::WouldWait`] before anything is started; in [`Mode::Wait`] it
-    /// awaits the store.
+    /// The steps of [`run`](Self::run): every store and the authenticator are asked for an
+    /// immediate answer first and awaited only when they have none. The checks between the
+    /// lookups are the synchronous helpers below, shared with [`steps_now`](Self::steps_now).
     async fn steps(
         &self,
         req: &RequestView<'_>,
         span: &tracing::Span,
-        mode: Mode,
-    ) -> Result<PipelineOutcome, Stop> {
-        let selection = self.resolver.select(req).map_err(PipelineError::from)?;
+    ) -> Result<PipelineOutcome, PipelineError> {
+        let selection = self.resolver.select(req)?;
         let principal = match self.authenticator.authenticate_now(req) {
             Some(answer) => answer,
-            None if mode == Mode::Now => return Err(Stop::WouldWait),
             None => self.authenticator.authenticate(req).await,
-        }
-        .map_err(PipelineError::from)?;
-
-        let (key, expected_slug) = match selection {
-            Selection::Absent => {
+        }?;
+        let (key, expected_slug, principal) = match route(selection, principal)? {
+            Route::NoTenant(principal) => {
                 let platform = match (&self.platform_admins, principal) {
-                    (Some(_), Some(_)) if mode == Mode::Now => return Err(Stop::WouldWait),
                     (Some(admins), Some(p)) => match authorize_platform(&**admins, p.user_id).await
                     {
                         Ok(scope) => Some(scope),
                         Err(AuthorizeError::NotPlatformAdmin) => None,
-                        Err(other) => return Err(PipelineError::internal(other).into()),
+                        Err(other) => return Err(PipelineError::internal(other)),
                     },
                     _ => None,
                 };
@@ -339,55 +322,89 @@ impl TenantPipeline {
                     platform,
                 });
             }
-            Selection::Key(key) => (key, None),
-            Selection::SlugAndId { slug, id } => (TenantKey::Id(id), Some(slug)),
+            Route::Tenant {
+                key,
+                expected_slug,
+                principal,
+            } => (key, expected_slug, principal),
         };
-
-        let Some(principal) = principal else {
-            return Err(PipelineError::Unauthenticated(None).into());
-        };
-
         let tenant = match self.tenants.get_now(&key) {
             Some(tenant) => tenant,
-            None if mode == Mode::Now => return Err(Stop::WouldWait),
             None => match self.tenants.get(&key).await {
                 Ok(Some(tenant)) => Arc::new(tenant),
-                Ok(None) => return Err(PipelineError::TenantNotFound { key }.into()),
-                Err(e) => return Err(PipelineError::internal(e).into()),
+                Ok(None) => return Err(PipelineError::TenantNotFound { key }),
+                Err(e) => return Err(PipelineError::internal(e)),
             },
         };
-        if let Some(slug) = expected_slug
-            && tenant.slug != slug
-        {
-            return Err(PipelineError::Conflict(ResolveError::Conflict {
-                first: TenantKey::Slug(slug),
-                second: key,
-            })
-            .into());
-        }
-        if tenant.status == TenantStatus::Deleted {
-            return Err(PipelineError::TenantNotFound { key }.into());
-        }
-
+        check_tenant(&tenant, key, expected_slug)?;
         let role = match self.members.role_of_now(tenant.id, principal.user_id) {
             Some(role) => role,
-            None if mode == Mode::Now => return Err(Stop::WouldWait),
             None => match self.members.role_of(tenant.id, principal.user_id).await {
                 Ok(Some(role)) => role,
                 Ok(None) => {
                     return Err(PipelineError::NotMember {
                         tenant: tenant.slug.clone(),
-                    }
-                    .into());
+                    });
                 }
-                Err(e) => return Err(PipelineError::internal(e).into()),
+                Err(e) => return Err(PipelineError::internal(e)),
             },
         };
+        self.admit(tenant, principal, role, span)
+    }
 
-        // Step 7, the status check, is the one `TenantScope::mint` makes (the scope's only
-        // constructor, so it cannot be skipped): a suspended, provisioning or expired tenant is
-        // refused there and mapped to `TenantInactive` below. Checking here as well only read the
-        // clock a second time.
+    /// The steps of [`run_now`](Self::run_now): the same as [`steps`](Self::steps) with only
+    /// immediate answers; a step without one stops with [`Stop::WouldWait`] before anything is
+    /// started. A plain function (no future): this is every cached request's path.
+    /// `tests/pipeline_now.rs` checks with proptest that both give the same answers.
+    fn steps_now(
+        &self,
+        req: &RequestView<'_>,
+        span: &tracing::Span,
+    ) -> Result<PipelineOutcome, Stop> {
+        let selection = self.resolver.select(req).map_err(PipelineError::from)?;
+        let principal = self
+            .authenticator
+            .authenticate_now(req)
+            .ok_or(Stop::WouldWait)?
+            .map_err(PipelineError::from)?;
+        let (key, expected_slug, principal) = match route(selection, principal)? {
+            Route::NoTenant(principal) => {
+                // The platform-administrator check is a store lookup without an immediate form.
+                if self.platform_admins.is_some() && principal.is_some() {
+                    return Err(Stop::WouldWait);
+                }
+                return Ok(PipelineOutcome::NoTenant {
+                    principal,
+                    platform: None,
+                });
+            }
+            Route::Tenant {
+                key,
+                expected_slug,
+                principal,
+            } => (key, expected_slug, principal),
+        };
+        let tenant = self.tenants.get_now(&key).ok_or(Stop::WouldWait)?;
+        check_tenant(&tenant, key, expected_slug)?;
+        let role = self
+            .members
+            .role_of_now(tenant.id, principal.user_id)
+            .ok_or(Stop::WouldWait)?;
+        Ok(self.admit(tenant, principal, role, span)?)
+    }
+
+    /// The last steps, once tenant, principal and role are known: mint the scope (step 7, the
+    /// status check, is the one `TenantScope::mint` makes — the scope's only constructor, so it
+    /// cannot be skipped — a suspended, provisioning or expired tenant is refused there), record
+    /// the tenant on the span, then count the request (step 9, last: no step after it can stop
+    /// with `WouldWait`, so a request is counted once whether `run_now` or `run` answers it).
+    fn admit(
+        &self,
+        tenant: Arc<Tenant>,
+        principal: Principal,
+        role: Role,
+        span: &tracing::Span,
+    ) -> Result<PipelineOutcome, PipelineError> {
         let scope = TenantScope::mint(tenant, principal.user_id, role, principal.kind).map_err(
             |e| match e {
                 AuthorizeError::TenantNotActive { slug, status } => {
@@ -401,8 +418,6 @@ impl TenantPipeline {
             span.record("tenant_id", tracing::field::display(scope.tenant_id()));
             span.record("tenant_slug", tracing::field::display(scope.slug()));
         }
-        // Step 9, last: no step after it can stop with `WouldWait`, so a request is counted once
-        // whether `run_now` or `run` answers it.
         if let Some(limiter) = &self.limiter {
             limiter
                 .check(&LimitRequest::from_scope(&scope))
@@ -412,20 +427,62 @@ impl TenantPipeline {
     }
 }
 
-/// Whether the steps may wait for a store.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Only immediate answers ([`TenantPipeline::run_now`]).
-    Now,
-    /// Await what has no immediate answer ([`TenantPipeline::run`]).
-    Wait,
+/// Where a request goes once its tenant selection and its principal are known.
+enum Route {
+    /// No tenant selected: a tenant-less request (the platform check may follow).
+    NoTenant(Option<Principal>),
+    /// A tenant route, with an authenticated principal.
+    Tenant {
+        key: TenantKey,
+        /// Set when the selection named the tenant by slug and id: the slug it must have.
+        expected_slug: Option<TenantSlug>,
+        principal: Principal,
+    },
+}
+
+/// Steps 3–4: a tenant-less request goes its way; a tenant route needs a principal.
+fn route(selection: Selection, principal: Option<Principal>) -> Result<Route, PipelineError> {
+    let (key, expected_slug) = match selection {
+        Selection::Absent => return Ok(Route::NoTenant(principal)),
+        Selection::Key(key) => (key, None),
+        Selection::SlugAndId { slug, id } => (TenantKey::Id(id), Some(slug)),
+    };
+    let Some(principal) = principal else {
+        return Err(PipelineError::Unauthenticated(None));
+    };
+    Ok(Route::Tenant {
+        key,
+        expected_slug,
+        principal,
+    })
+}
+
+/// Steps 5–6 after the lookup: the slug must be the one the selection named alongside the id,
+/// and a deleted tenant does not exist.
+fn check_tenant(
+    tenant: &Tenant,
+    key: TenantKey,
+    expected_slug: Option<TenantSlug>,
+) -> Result<(), PipelineError> {
+    if let Some(slug) = expected_slug
+        && tenant.slug != slug
+    {
+        return Err(PipelineError::Conflict(ResolveError::Conflict {
+            first: TenantKey::Slug(slug),
+            second: key,
+        }));
+    }
+    if tenant.status == TenantStatus::Deleted {
+        return Err(PipelineError::TenantNotFound { key });
+    }
+    Ok(())
 }
 
 /// Why the steps ended without an outcome.
 enum Stop {
     /// The request is refused.
     Refused(PipelineError),
-    /// [`Mode::Now`] only: a step has no immediate answer.
+    /// [`TenantPipeline::run_now`] only: a step has no immediate answer.
     WouldWait,
 }
 
