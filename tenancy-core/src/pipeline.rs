@@ -441,6 +441,7 @@ enum Route {
 }
 
 /// Steps 3–4: a tenant-less request goes its way; a tenant route needs a principal.
+#[inline]
 fn route(selection: Selection, principal: Option<Principal>) -> Result<Route, PipelineError> {
     let (key, expected_slug) = match selection {
         Selection::Absent => return Ok(Route::NoTenant(principal)),
@@ -459,6 +460,7 @@ fn route(selection: Selection, principal: Option<Principal>) -> Result<Route, Pi
 
 /// Steps 5–6 after the lookup: the slug must be the one the selection named alongside the id,
 /// and a deleted tenant does not exist.
+#[inline]
 fn check_tenant(
     tenant: &Tenant,
     key: TenantKey,
