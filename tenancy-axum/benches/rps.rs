@@ -350,8 +350,10 @@ fn main() {
         let mut ratios: [Vec<f64>; 4] = Default::default();
         // Server CPU nanoseconds per request, per round.
         let mut cpu: [Vec<f64>; 4] = Default::default();
+        let mut cpu_ratios: [Vec<f64>; 4] = Default::default();
         for _ in 0..rounds {
             let mut this = [0f64; 4];
+            let mut this_cpu = [0f64; 4];
             for ((i, addr), req) in addrs.iter().zip(&requests_bytes) {
                 let before = server_cpu.nanos();
                 let (r, f) = round(*addr, req, conns, requests).await;
@@ -361,9 +363,11 @@ fn main() {
                 this[*i] = r;
                 rps[*i].push(r);
                 cpu[*i].push(per_request);
+                this_cpu[*i] = per_request;
             }
             for i in 1..4 {
                 ratios[i].push(this[i] / this[0]);
+                cpu_ratios[i].push(this_cpu[0] / this_cpu[i]);
             }
         }
 
@@ -375,7 +379,7 @@ fn main() {
         let bare = median(rps[0].clone());
         let bare_cpu = median(cpu[0].clone());
         println!(
-            "{:<24} {:>9}        {:>21}  {:>14}  {:>9}  {:>11}",
+            "{:<24} {:>9}        {:>21}  {:>14}  {:>9}  {:>14}",
             "", "req/s", "rounds", "ratio", "server CPU", "CPU ratio"
         );
         for (i, name) in names.iter().enumerate() {
@@ -383,20 +387,22 @@ fn main() {
             let min = rps[i].iter().copied().fold(f64::INFINITY, f64::min);
             let max = rps[i].iter().copied().fold(0f64, f64::max);
             let c = median(cpu[i].clone());
-            let ratio = if i == 0 {
-                String::new()
+            let (ratio, cpu_ratio) = if i == 0 {
+                (String::new(), String::new())
             } else {
-                format!("{:.3} ({:.3})", r / bare, median(ratios[i].clone()))
+                (
+                    format!("{:.3} ({:.3})", r / bare, median(ratios[i].clone())),
+                    format!("{:.3} ({:.3})", bare_cpu / c, median(cpu_ratios[i].clone())),
+                )
             };
             println!(
-                "{name:<24} {r:>9.0} req/s  {min:>9.0}..{max:<9.0}  {ratio:>14}  {c:>6.0} ns  {:>11.3}",
-                bare_cpu / c
+                "{name:<24} {r:>9.0} req/s  {min:>9.0}..{max:<9.0}  {ratio:>14}  {c:>6.0} ns  {cpu_ratio:>14}"
             );
         }
         println!(
             "ratio: of the medians (median of per-round ratios); server CPU: nanoseconds on CPU \
              per request, all server threads; CPU ratio: bare / this = the share of bare's \
-             throughput a CPU-bound server keeps"
+             throughput a CPU-bound server keeps, of the medians (median of per-round ratios)"
         );
         println!("failures (responses other than 200 ok): {failures}");
         if failures > 0 {
