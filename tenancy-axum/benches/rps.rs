@@ -378,8 +378,9 @@ fn main() {
         );
         let bare = median(rps[0].clone());
         let bare_cpu = median(cpu[0].clone());
+        let bare_max = rps[0].iter().copied().fold(0f64, f64::max);
         println!(
-            "{:<24} {:>9}        {:>21}  {:>14}  {:>9}  {:>14}",
+            "{:<24} {:>9}        {:>21}  {:>26}  {:>9}  {:>14}",
             "", "req/s", "rounds", "ratio", "server CPU", "CPU ratio"
         );
         for (i, name) in names.iter().enumerate() {
@@ -391,16 +392,21 @@ fn main() {
                 (String::new(), String::new())
             } else {
                 (
-                    format!("{:.3} ({:.3})", r / bare, median(ratios[i].clone())),
+                    format!(
+                        "{:.3} ({:.3}, best {:.3})",
+                        r / bare,
+                        median(ratios[i].clone()),
+                        max / bare_max
+                    ),
                     format!("{:.3} ({:.3})", bare_cpu / c, median(cpu_ratios[i].clone())),
                 )
             };
             println!(
-                "{name:<24} {r:>9.0} req/s  {min:>9.0}..{max:<9.0}  {ratio:>14}  {c:>6.0} ns  {cpu_ratio:>14}"
+                "{name:<24} {r:>9.0} req/s  {min:>9.0}..{max:<9.0}  {ratio:>26}  {c:>6.0} ns  {cpu_ratio:>14}"
             );
         }
         println!(
-            "ratio: of the medians (median of per-round ratios); server CPU: nanoseconds on CPU \
+            "ratio: of the medians (median of per-round ratios, ratio of the best rounds); server CPU: nanoseconds on CPU \
              per request, all server threads; CPU ratio: bare / this = the share of bare's \
              throughput a CPU-bound server keeps, of the medians (median of per-round ratios)"
         );
