@@ -13,6 +13,8 @@
 //!   built by `new`: the token is verified once, then served from its verified-token cache with
 //!   `exp`/`nbf` checked on every request; `cargo bench --bench overhead` also measures a
 //!   token verified on every request);
+//! * `noop`: calibration, a layer that does nothing (`tower::util::MapRequestLayer` with the
+//!   identity) wrapped around the router: what wrapping alone costs;
 //! * `around`: the `api key` configuration with the layer wrapped around the whole router
 //!   (`TenancyLayer::layer(router)`, tower style) instead of `Router::layer`: axum then does not
 //!   box the layered route and its future on every request.
@@ -30,7 +32,7 @@
 //! on another (`CLIENT_THREADS` workers), so a run on a 2-core machine gives each one core by
 //! default. Settings (environment): `RPS_CONNS` (default 32), `RPS_REQUESTS` (per round, default
 //! 100000), `RPS_ROUNDS` (default 7), `RPS_SERVER_THREADS` (default 1), `RPS_CLIENT_THREADS`
-//! (default 1), `RPS_ONLY=bare|api|jwt|around` (that server alone, no report: for instruction
+//! (default 1), `RPS_ONLY=bare|api|jwt|around|noop` (that server alone, no report: for instruction
 //! counts under `valgrind --tool=callgrind`).
 #![allow(
     missing_docs,
@@ -283,6 +285,8 @@ fn main() {
         )));
     // `with_state(())` turns the handlers into routes once (as `axum::serve` does for a router).
     let around = TenancyLayer::new(api_pipeline).layer(bare.clone().with_state(()));
+    let noop = tower::util::MapRequestLayer::new(|req: axum::extract::Request| req)
+        .layer(bare.clone().with_state(()));
 
     let only = std::env::var("RPS_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
@@ -300,11 +304,14 @@ fn main() {
         if wanted("around") {
             addrs.push((3, serve_service(around).await));
         }
+        if wanted("noop") {
+            addrs.push((4, serve_service(noop).await));
+        }
         addrs
     });
     assert!(
         !addrs.is_empty(),
-        "RPS_ONLY: expected bare, api, jwt or around"
+        "RPS_ONLY: expected bare, api, jwt, around or noop"
     );
 
     // Identical bytes for every server (the Host header aside, which only differs in the port
@@ -325,6 +332,7 @@ fn main() {
         "layer, API key",
         "layer, JWT HS256",
         "around router, API key",
+        "around router, no-op",
     ];
 
     if only.is_some() {
@@ -346,14 +354,14 @@ fn main() {
             failures += round(*addr, req, conns, requests / 5).await.1;
         }
 
-        let mut rps: [Vec<f64>; 4] = Default::default();
-        let mut ratios: [Vec<f64>; 4] = Default::default();
+        let mut rps: [Vec<f64>; 5] = Default::default();
+        let mut ratios: [Vec<f64>; 5] = Default::default();
         // Server CPU nanoseconds per request, per round.
-        let mut cpu: [Vec<f64>; 4] = Default::default();
-        let mut cpu_ratios: [Vec<f64>; 4] = Default::default();
+        let mut cpu: [Vec<f64>; 5] = Default::default();
+        let mut cpu_ratios: [Vec<f64>; 5] = Default::default();
         for _ in 0..rounds {
-            let mut this = [0f64; 4];
-            let mut this_cpu = [0f64; 4];
+            let mut this = [0f64; 5];
+            let mut this_cpu = [0f64; 5];
             for ((i, addr), req) in addrs.iter().zip(&requests_bytes) {
                 let before = server_cpu.nanos();
                 let (r, f) = round(*addr, req, conns, requests).await;
@@ -365,7 +373,7 @@ fn main() {
                 cpu[*i].push(per_request);
                 this_cpu[*i] = per_request;
             }
-            for i in 1..4 {
+            for i in 1..5 {
                 ratios[i].push(this[i] / this[0]);
                 cpu_ratios[i].push(this_cpu[0] / this_cpu[i]);
             }

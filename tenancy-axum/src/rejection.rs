@@ -84,6 +84,7 @@ impl IntoResponse for TenancyRejection {
 }
 
 /// The response for a refusal, in any body type that can be built from a `String`.
+#[cold]
 pub(crate) fn refusal_response<B: From<String>>(refusal: Refusal) -> http::Response<B> {
     let mut res = http::Response::new(B::from(refusal.json_body()));
     *res.status_mut() = refusal.status();

@@ -122,14 +122,13 @@ fn prepare<ReqBody>(
         });
     }
     match outcome {
-        Err(err) => Verdict::Refused(Refusal::from(&err)),
+        Err(err) => refused(&err),
         Ok(PipelineOutcome::Scoped(scope)) => {
             // A disabled span (no subscriber wants it) records nothing; skipping it saves the
             // field lookups on every request.
             for span in spans {
                 if !span.is_disabled() {
-                    span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-                    span.record("tenant_slug", tracing::field::display(scope.slug()));
+                    record_tenant(span, &scope);
                 }
             }
             ext.insert(scope.clone());
@@ -148,6 +147,20 @@ fn prepare<ReqBody>(
             Verdict::Unscoped
         }
     }
+}
+
+/// The verdict for a refused request (the rare path: out of the hot path's cache lines).
+#[cold]
+#[inline(never)]
+fn refused(err: &PipelineError) -> Verdict {
+    Verdict::Refused(Refusal::from(err))
+}
+
+/// Records the scope's tenant on `span` (out of line: most requests run with the span disabled).
+#[inline(never)]
+fn record_tenant(span: &tracing::Span, scope: &TenantScope) {
+    span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+    span.record("tenant_slug", tracing::field::display(scope.slug()));
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Tenancy<S>
@@ -208,8 +221,26 @@ where
             };
         }
 
-        // A store must be awaited. The clone is not ready; the ready service goes into the
-        // future (tower's usual dance).
+        self.call_slow(req, span)
+    }
+}
+
+impl<S> Tenancy<S> {
+    /// A store must be awaited: the pipeline and the inner service run in one boxed future. Out
+    /// of line, so the cached path stays short in the instruction cache.
+    #[inline(never)]
+    fn call_slow<ReqBody, ResBody>(
+        &mut self,
+        mut req: Request<ReqBody>,
+        span: tracing::Span,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        ReqBody: Send + 'static,
+        ResBody: From<String> + Send + 'static,
+    {
+        // The clone is not ready; the ready service goes into the future (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let pipeline = self.pipeline.clone();

@@ -277,10 +277,14 @@ impl TenantPipeline {
                 Err(Stop::WouldWait) => return None,
             }
         };
-        Self::log(&span, &result);
+        if result.is_err() {
+            Self::log(&span, &result);
+        }
         Some(result)
     }
 
+    #[cold]
+    #[inline(never)]
     fn log(span: &tracing::Span, result: &Result<PipelineOutcome, PipelineError>) {
         if let Err(err) = result {
             let _enter = span.enter();
@@ -405,18 +409,11 @@ impl TenantPipeline {
         role: Role,
         span: &tracing::Span,
     ) -> Result<PipelineOutcome, PipelineError> {
-        let scope = TenantScope::mint(tenant, principal.user_id, role, principal.kind).map_err(
-            |e| match e {
-                AuthorizeError::TenantNotActive { slug, status } => {
-                    PipelineError::TenantInactive { slug, status }
-                }
-                other => PipelineError::internal(other),
-            },
-        )?;
+        let scope = TenantScope::mint(tenant, principal.user_id, role, principal.kind)
+            .map_err(not_admitted)?;
         // A disabled span (no subscriber wants it) records nothing; skip the field lookups.
         if !span.is_disabled() {
-            span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-            span.record("tenant_slug", tracing::field::display(scope.slug()));
+            record_tenant(span, &scope);
         }
         if let Some(limiter) = &self.limiter {
             limiter
@@ -425,6 +422,24 @@ impl TenantPipeline {
         }
         Ok(PipelineOutcome::Scoped(scope))
     }
+}
+
+/// The refusal of a scope that could not be minted (the tenant does not admit requests).
+#[cold]
+fn not_admitted(e: AuthorizeError) -> PipelineError {
+    match e {
+        AuthorizeError::TenantNotActive { slug, status } => {
+            PipelineError::TenantInactive { slug, status }
+        }
+        other => PipelineError::internal(other),
+    }
+}
+
+/// Records the scope's tenant on `span` (out of line: most requests run with the span disabled).
+#[inline(never)]
+fn record_tenant(span: &tracing::Span, scope: &TenantScope) {
+    span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+    span.record("tenant_slug", tracing::field::display(scope.slug()));
 }
 
 /// Where a request goes once its tenant selection and its principal are known.
@@ -489,6 +504,8 @@ enum Stop {
 }
 
 impl From<PipelineError> for Stop {
+    // Refusals are the rare path: keep their code out of the hot path's instruction cache lines.
+    #[cold]
     fn from(err: PipelineError) -> Self {
         Self::Refused(err)
     }
@@ -610,6 +627,7 @@ impl PipelineError {
 }
 
 impl From<ResolveError> for PipelineError {
+    #[cold]
     fn from(e: ResolveError) -> Self {
         match e {
             ResolveError::Conflict { .. } => Self::Conflict(e),
@@ -620,6 +638,7 @@ impl From<ResolveError> for PipelineError {
 }
 
 impl From<AuthenticateError> for PipelineError {
+    #[cold]
     fn from(e: AuthenticateError) -> Self {
         match e {
             AuthenticateError::Unavailable(s) => Self::Internal(Box::new(s)),

@@ -59,13 +59,21 @@ impl TenantStatus {
     }
 
     /// Whether a request for this tenant may proceed now.
+    #[inline]
     pub fn admits_requests(&self) -> bool {
         match self {
             // Only a trial depends on the time: the hot path reads no clock for the others.
-            Self::Trial { .. } => self.admits_requests_at(OffsetDateTime::now_utc()),
+            Self::Trial { .. } => self.trial_admits_now(),
             Self::Active => true,
             Self::Provisioning | Self::Suspended | Self::Deleted => false,
         }
+    }
+
+    /// The clock read and comparison of a trial, out of line (an active tenant, the common case,
+    /// needs none of it).
+    #[inline(never)]
+    fn trial_admits_now(&self) -> bool {
+        self.admits_requests_at(OffsetDateTime::now_utc())
     }
 
     /// Whether the lifecycle allows moving from `self` to `next`.
