@@ -149,40 +149,12 @@ fn main() {
         .build()
         .unwrap();
 
-    // Configuration 1: API key authenticator.
+    // Configuration 1: API key authenticator (answered at once, or only through the async
+    // method: `awaited`).
     let user = UserId::new_random();
-    let (api_pipeline, api_user) = {
-        // The pipeline's member must be the key's user: build the key after the world.
-        let tenants = InMemoryTenantStore::new();
-        let members = InMemoryMembershipStore::new();
-        let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
-        members.insert(acme.id, user, Role::Member);
-        tenants.insert(acme);
-        let p = TenantPipeline::new(
-            Arc::new(CachingTenantStore::new(tenants)),
-            Arc::new(CachingMembershipStore::new(members)),
-        )
-        .with_resolver(Arc::new(HeaderResolver::x_tenant()))
-        .with_authenticator(Arc::new(ApiKey { key: "k-1", user }));
-        (Arc::new(p), user)
-    };
-    let _ = api_user;
+    let api_pipeline = pipeline(Arc::new(ApiKey { key: "k-1", user }), user);
     let api_auth = ("x-api-key", "k-1".to_owned());
-    let awaited_pipeline = {
-        let tenants = InMemoryTenantStore::new();
-        let members = InMemoryMembershipStore::new();
-        let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
-        members.insert(acme.id, user, Role::Member);
-        tenants.insert(acme);
-        Arc::new(
-            TenantPipeline::new(
-                Arc::new(CachingTenantStore::new(tenants)),
-                Arc::new(CachingMembershipStore::new(members)),
-            )
-            .with_resolver(Arc::new(HeaderResolver::x_tenant()))
-            .with_authenticator(Arc::new(AwaitedApiKey(ApiKey { key: "k-1", user }))),
-        )
-    };
+    let awaited_pipeline = pipeline(Arc::new(AwaitedApiKey(ApiKey { key: "k-1", user })), user);
 
     // Configuration 2: bearer JWT (HS256), verified once and then served from the authenticator's
     // verified-token cache (the default); configuration 3: the same token verified on every
