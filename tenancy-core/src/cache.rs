@@ -94,7 +94,7 @@ mod caching {
     use std::fmt;
     use std::hash::Hash;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex, PoisonError, RwLock};
+    use std::sync::{Arc, Mutex, PoisonError};
     use std::time::Duration;
 
     use async_trait::async_trait;
@@ -104,6 +104,7 @@ mod caching {
     use tokio::time::Instant;
 
     use super::{MembershipCacheInvalidator, TenantCacheInvalidator};
+    use crate::sharded::ShardedMap;
     use crate::store::{MembershipStore, StoreError, TenantKey, TenantStore};
     use crate::{Role, Tenant, TenantId, TenantSlug, TenantStatus, UserId};
 
@@ -143,77 +144,10 @@ mod caching {
     /// It holds copies of moka entries and is checked with the same freshness rule (TTL on
     /// tokio's clock, invalidation records), so it never serves what moka would not. Bounded: a
     /// shard that is full is emptied before the next insert; moka still holds everything.
-    struct Hot<K, V> {
-        shards: Box<[HotShard<K, V>]>,
-        hasher: foldhash::fast::RandomState,
-        shard_capacity: usize,
-    }
+    type Hot<K, V> = ShardedMap<K, Entry<V>>;
 
     /// The most entries the hot set of one cache holds (fewer when moka's capacity is smaller).
     const HOT_CAPACITY: u64 = 4096;
-
-    /// One shard of the hot set.
-    type HotShard<K, V> = RwLock<HashMap<K, Entry<V>, foldhash::fast::RandomState>>;
-
-    /// Shards of the hot set (a power of two).
-    const HOT_SHARDS: usize = 16;
-
-    impl<K: Hash + Eq, V: Clone> Hot<K, V> {
-        fn new(capacity: u64) -> Self {
-            let per_shard = usize::try_from(capacity / HOT_SHARDS as u64).unwrap_or(usize::MAX);
-            Self {
-                shards: (0..HOT_SHARDS)
-                    .map(|_| RwLock::new(HashMap::default()))
-                    .collect(),
-                hasher: foldhash::fast::RandomState::default(),
-                shard_capacity: per_shard.max(1),
-            }
-        }
-
-        fn shard(&self, key: &K) -> &HotShard<K, V> {
-            use std::hash::BuildHasher;
-            // The low bits pick the shard; the shard's map hashes with its own seed.
-            let h = self.hasher.hash_one(key);
-            #[allow(clippy::cast_possible_truncation)] // only the low bits are used
-            &self.shards[(h as usize) & (HOT_SHARDS - 1)]
-        }
-
-        fn get(&self, key: &K) -> Option<Entry<V>> {
-            let shard = self
-                .shard(key)
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            shard.get(key).cloned()
-        }
-
-        fn insert(&self, key: K, entry: Entry<V>) {
-            let mut shard = self
-                .shard(&key)
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if shard.len() >= self.shard_capacity && !shard.contains_key(&key) {
-                shard.clear();
-            }
-            shard.insert(key, entry);
-        }
-
-        fn remove(&self, key: &K) {
-            let mut shard = self
-                .shard(key)
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            shard.remove(key);
-        }
-
-        fn clear(&self) {
-            for shard in &self.shards {
-                shard
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clear();
-            }
-        }
-    }
 
     /// Whether an entry may be served.
     enum Freshness {
@@ -292,7 +226,7 @@ mod caching {
                 .build();
             Self {
                 cache,
-                hot: Hot::new(max_capacity.min(HOT_CAPACITY)),
+                hot: Hot::new(usize::try_from(max_capacity.min(HOT_CAPACITY)).unwrap_or(4096)),
                 loading: Mutex::new(HashMap::new()),
                 cleared: AtomicU64::new(0),
                 ttl,
@@ -916,13 +850,8 @@ mod caching {
                 // The entry just inserted is always there.
                 assert_eq!(hot.get(&k).and_then(|e| e.value), Some(k));
             }
-            let held: usize = hot
-                .shards
-                .iter()
-                .map(|s| s.read().map_or(0, |m| m.len()))
-                .sum();
-            assert!(held <= 32, "{held} entries held");
-            assert!(held > 0);
+            assert!(hot.len() <= 32, "{} entries held", hot.len());
+            assert!(hot.len() > 0);
             hot.clear();
             assert!((0..1000).all(|k| hot.get(&k).is_none()));
         }

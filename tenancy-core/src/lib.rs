@@ -50,6 +50,8 @@ mod request;
 mod resolve;
 mod role;
 mod scope;
+#[cfg(any(feature = "cache", feature = "jwt"))]
+mod sharded;
 mod slug;
 mod store;
 mod tenant;

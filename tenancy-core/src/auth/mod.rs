@@ -244,21 +244,18 @@ pub use bearer::BearerJwtAuthenticator;
 
 #[cfg(feature = "jwt")]
 mod bearer {
-    use std::collections::HashMap;
     use std::fmt;
-    use std::sync::{Arc, PoisonError, RwLock};
+    use std::sync::Arc;
 
     use async_trait::async_trait;
 
     use super::{AuthenticateError, Authenticator, Principal, PrincipalKind};
     use crate::jwt::{JwtError, JwtVerifier, VerifiedClaims, bearer_token};
+    use crate::sharded::ShardedMap;
     use crate::{RequestView, UserId};
 
     /// Tokens remembered by default by a [`BearerJwtAuthenticator`].
     const DEFAULT_CACHE_CAPACITY: usize = 4096;
-
-    /// Shards of the verified-token cache (a power of two).
-    const SHARDS: usize = 16;
 
     /// Authenticates `Authorization: Bearer` JWTs: the verified `sub` claim (a UUID) is the
     /// [`UserId`].
@@ -434,21 +431,17 @@ mod bearer {
         }
     }
 
-    type Shard = RwLock<HashMap<Box<str>, Verified, foldhash::fast::RandomState>>;
-
-    /// Verified tokens by their exact text: sharded, bounded (a full shard is emptied).
+    /// Verified tokens by their exact text (bounded; see [`ShardedMap`]).
     struct TokenCache {
-        shards: Box<[Shard]>,
-        hasher: foldhash::fast::RandomState,
-        shard_capacity: usize,
+        tokens: ShardedMap<Box<str>, Verified>,
         now: fn() -> u64,
     }
 
     impl fmt::Debug for TokenCache {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.debug_struct("TokenCache")
-                .field("capacity", &(self.shard_capacity * SHARDS))
-                .field("len", &self.len())
+                .field("capacity", &self.tokens.capacity())
+                .field("len", &self.tokens.len())
                 .finish()
         }
     }
@@ -456,34 +449,17 @@ mod bearer {
     impl TokenCache {
         fn new(capacity: usize, now: fn() -> u64) -> Self {
             Self {
-                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-                hasher: foldhash::fast::RandomState::default(),
-                shard_capacity: capacity.div_ceil(SHARDS).max(1),
+                tokens: ShardedMap::new(capacity),
                 now,
             }
-        }
-
-        fn shard(&self, token: &str) -> &Shard {
-            use std::hash::BuildHasher;
-            #[allow(clippy::cast_possible_truncation)] // only the low bits are used
-            let h = self.hasher.hash_one(token) as usize;
-            &self.shards[h & (SHARDS - 1)]
         }
 
         /// `None`: not remembered (verify it). `Some(Err)`: remembered but expired or not yet
         /// valid now (an expired one is forgotten).
         fn get(&self, token: &str, leeway: u64) -> Option<Result<UserId, JwtError>> {
-            let shard = self.shard(token);
-            let verified = *shard
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(token)?;
-            let answer = verified.check((self.now)(), leeway);
+            let answer = self.tokens.get(token)?.check((self.now)(), leeway);
             if matches!(answer, Err(JwtError::Expired)) {
-                shard
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(token);
+                self.tokens.remove(token);
             }
             Some(answer)
         }
@@ -496,21 +472,13 @@ mod bearer {
             };
             // `jsonwebtoken` checks `nbf` only when it reads as a whole number; so does the cache.
             let nbf = claims.get("nbf").and_then(serde_json::Value::as_u64);
-            let mut shard = self
-                .shard(token)
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if shard.len() >= self.shard_capacity && !shard.contains_key(token) {
-                shard.clear();
-            }
-            shard.insert(token.into(), Verified { user, exp, nbf });
+            self.tokens
+                .insert(token.into(), Verified { user, exp, nbf });
         }
 
+        #[cfg(test)]
         fn len(&self) -> usize {
-            self.shards
-                .iter()
-                .map(|s| s.read().unwrap_or_else(PoisonError::into_inner).len())
-                .sum()
+            self.tokens.len()
         }
     }
 
