@@ -9,7 +9,10 @@ use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::LocalBoxFuture;
-use tenancy_core::{PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, in_scope};
+use tenancy_core::{
+    PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, TenantScope,
+    in_scope, record_scope_on_current_span,
+};
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -155,58 +158,109 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        let span = tracing::debug_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
+        // The hot path: every step answers at once (cache hits), so the outcome is applied and
+        // the inner service called right here, without the pipeline's future.
+        let now = {
+            let _entered = span.enter();
+            let headers = headers_of(&req);
+            self.pipeline.run_now(&view_of(&req, &headers))
+        };
+        if let Some(outcome) = now {
+            if let Ok(PipelineOutcome::Scoped(scope)) = &outcome {
+                // The caller's span is the current one here (ours is entered only in blocks).
+                record_scope_on_current_span(scope);
+            }
+            let next = {
+                let _entered = span.enter();
+                apply(&*self.service, req, outcome, self.policy.clone(), &span)
+            };
+            return Box::pin(next.instrument(span));
+        }
+
         let service = self.service.clone();
         let pipeline = self.pipeline.clone();
         let policy = self.policy.clone();
         let parent = tracing::Span::current();
-        let span = tracing::debug_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
         let record = span.clone();
         Box::pin(
             async move {
                 let outcome = {
                     let headers = headers_of(&req);
-                    let uri = req.uri();
-                    let view = RequestView::new(uri.path(), &headers)
-                        .with_authority(uri.authority().map(|a| a.as_str()))
-                        .with_peer(req.peer_addr().map(|a| a.ip()));
-                    pipeline.run(&view).await
+                    pipeline.run(&view_of(&req, &headers)).await
                 };
-                req.extensions_mut().insert(MiddlewareRan { policy });
-                let fut = match outcome {
-                    Err(err) => {
-                        let res = refusal_response(Refusal::from(&err));
-                        return Ok(req.into_response(res).map_into_right_body());
-                    }
-                    Ok(PipelineOutcome::Scoped(scope)) => {
-                        for span in [&record, &parent] {
-                            span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-                            span.record("tenant_slug", tracing::field::display(scope.slug()));
-                        }
-                        req.extensions_mut().insert(scope.clone());
-                        let fut = service.call(req);
-                        return in_scope(scope, fut)
-                            .await
-                            .map(ServiceResponse::map_into_left_body);
-                    }
-                    Ok(PipelineOutcome::NoTenant {
-                        principal,
-                        platform,
-                    }) => {
-                        {
-                            let mut ext = req.extensions_mut();
-                            if let Some(p) = principal {
-                                ext.insert(p);
-                            }
-                            if let Some(p) = platform {
-                                ext.insert(p);
-                            }
-                        }
-                        service.call(req)
-                    }
-                };
-                fut.await.map(ServiceResponse::map_into_left_body)
+                if let Ok(PipelineOutcome::Scoped(scope)) = &outcome {
+                    record_on(&parent, scope);
+                }
+                apply(&*service, req, outcome, policy, &record).await
             }
             .instrument(span),
         )
+    }
+}
+
+/// The pipeline's view of an actix request (`headers` from [`headers_of`]).
+fn view_of<'a>(req: &'a ServiceRequest, headers: &'a http::HeaderMap) -> RequestView<'a> {
+    let uri = req.uri();
+    RequestView::new(uri.path(), headers)
+        .with_authority(uri.authority().map(|a| a.as_str()))
+        .with_peer(req.peer_addr().map(|a| a.ip()))
+}
+
+/// Records the scope's tenant on `span` when a subscriber wants it.
+fn record_on(span: &tracing::Span, scope: &TenantScope) {
+    if !span.is_disabled() {
+        span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+        span.record("tenant_slug", tracing::field::display(scope.slug()));
+    }
+}
+
+/// Puts the pipeline's outcome into the request and calls the inner service (or answers the
+/// refusal): the one place that does so, for the immediate and the awaited path alike. The inner
+/// service is called before this returns; the returned future only awaits its response.
+fn apply<S, B>(
+    service: &S,
+    req: ServiceRequest,
+    outcome: Result<PipelineOutcome, PipelineError>,
+    policy: Option<Arc<Policy>>,
+    span: &tracing::Span,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    req.extensions_mut().insert(MiddlewareRan { policy });
+    match outcome {
+        Err(err) => {
+            let res = refusal_response(Refusal::from(&err));
+            let res = req.into_response(res).map_into_right_body();
+            Box::pin(std::future::ready(Ok(res)))
+        }
+        Ok(PipelineOutcome::Scoped(scope)) => {
+            record_on(span, &scope);
+            req.extensions_mut().insert(scope.clone());
+            let fut = service.call(req);
+            Box::pin(async move {
+                in_scope(scope, fut)
+                    .await
+                    .map(ServiceResponse::map_into_left_body)
+            })
+        }
+        Ok(PipelineOutcome::NoTenant {
+            principal,
+            platform,
+        }) => {
+            {
+                let mut ext = req.extensions_mut();
+                if let Some(p) = principal {
+                    ext.insert(p);
+                }
+                if let Some(p) = platform {
+                    ext.insert(p);
+                }
+            }
+            let fut = service.call(req);
+            Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+        }
     }
 }

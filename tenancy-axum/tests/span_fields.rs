@@ -81,8 +81,12 @@ where
 
 /// Runs one scoped and one refused request under a subscriber that records span fields, keeping
 /// only spans at `max_level` or more severe. Returns the recorded `(span, field, value)` triples
-/// and the tenant id.
-fn scenario(max_level: LevelFilter) -> (Vec<(&'static str, String, String)>, TenantId) {
+/// and the tenant id. `immediate`: the authenticator answers at once, so the layer takes its
+/// synchronous path (`run_now`); otherwise it must await (`run`).
+fn scenario(
+    max_level: LevelFilter,
+    immediate: bool,
+) -> (Vec<(&'static str, String, String)>, TenantId) {
     let tenants = InMemoryTenantStore::new();
     let members = InMemoryMembershipStore::new();
     let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
@@ -90,9 +94,20 @@ fn scenario(max_level: LevelFilter) -> (Vec<(&'static str, String, String)>, Ten
     members.insert(acme.id, alice, Role::Member);
     let acme_id = acme.id;
     tenants.insert(acme);
+    let authenticator: Arc<dyn Authenticator> = if immediate {
+        Arc::new(tenancy_core::authenticator_fn(|req: &RequestView<'_>| {
+            Ok(req
+                .headers()
+                .get("x-user")
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .map(Principal::user))
+        }))
+    } else {
+        Arc::new(UserHeader)
+    };
     let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
         .with_resolver(Arc::new(HeaderResolver::x_tenant()))
-        .with_authenticator(Arc::new(UserHeader));
+        .with_authenticator(authenticator);
     let svc = ServiceBuilder::new()
         .layer(TenancyLayer::new(Arc::new(pipeline)))
         .service(service_fn(|_req: Request<()>| async {
@@ -149,7 +164,13 @@ fn scenario(max_level: LevelFilter) -> (Vec<(&'static str, String, String)>, Ten
 
 #[test]
 fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
-    let (fields, acme_id) = scenario(LevelFilter::TRACE);
+    for immediate in [true, false] {
+        scoped_request_records_tenant(immediate);
+    }
+}
+
+fn scoped_request_records_tenant(immediate: bool) {
+    let (fields, acme_id) = scenario(LevelFilter::TRACE, immediate);
     for span in ["tenancy.request", "caller"] {
         assert!(
             fields.contains(&(span, "tenant_id".to_owned(), acme_id.to_string())),
@@ -176,7 +197,13 @@ fn scoped_request_records_tenant_on_layer_span_and_caller_span() {
 /// nothing), and the caller's INFO span still gets the tenant.
 #[test]
 fn info_subscriber_gets_the_tenant_on_the_caller_span_only() {
-    let (fields, acme_id) = scenario(LevelFilter::INFO);
+    for immediate in [true, false] {
+        info_subscriber_gets_the_tenant(immediate);
+    }
+}
+
+fn info_subscriber_gets_the_tenant(immediate: bool) {
+    let (fields, acme_id) = scenario(LevelFilter::INFO, immediate);
     assert!(
         fields.contains(&("caller", "tenant_id".to_owned(), acme_id.to_string())),
         "{fields:?}"
