@@ -4,3 +4,4 @@
 
 pub mod conformance;
 pub mod isolation;
+pub mod span_recorder;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use http::{Request, Response};
 use tenancy_axum::TenancyLayer;
@@ -12,14 +12,20 @@ use tenancy_core::{
     AuthenticateError, Authenticator, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore,
     Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
 };
+use tenancy_tests::span_recorder::Recorder;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Instrument, Subscriber};
+use tracing::Instrument;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 
+fn user_of(req: &RequestView<'_>) -> Option<Principal> {
+    req.headers()
+        .get("x-user")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .map(Principal::user)
+}
+
+/// Answers only through the async method: the layer has to await the pipeline.
 struct UserHeader;
 
 #[async_trait::async_trait]
@@ -28,54 +34,7 @@ impl Authenticator for UserHeader {
         &self,
         req: &RequestView<'_>,
     ) -> Result<Option<Principal>, AuthenticateError> {
-        Ok(req
-            .headers()
-            .get("x-user")
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .map(Principal::user))
-    }
-}
-
-/// (span name, field, value) for every field recorded on a span, at creation or later. A layer
-/// over tracing-subscriber's registry, which tracks the current span (`Span::current`).
-type Fields = Mutex<Vec<(&'static str, String, String)>>;
-
-#[derive(Default, Clone)]
-struct Recorder {
-    fields: Arc<Fields>,
-}
-
-struct Collect<'a> {
-    span: &'static str,
-    out: &'a Fields,
-}
-
-impl Visit for Collect<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.out
-            .lock()
-            .unwrap()
-            .push((self.span, field.name().to_owned(), format!("{value:?}")));
-    }
-}
-
-impl<S> Layer<S> for Recorder
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-        attrs.record(&mut Collect {
-            span: attrs.metadata().name(),
-            out: &self.fields,
-        });
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let span = ctx.span(id).unwrap();
-        values.record(&mut Collect {
-            span: span.name(),
-            out: &self.fields,
-        });
+        Ok(user_of(req))
     }
 }
 
@@ -96,11 +55,7 @@ fn scenario(
     tenants.insert(acme);
     let authenticator: Arc<dyn Authenticator> = if immediate {
         Arc::new(tenancy_core::authenticator_fn(|req: &RequestView<'_>| {
-            Ok(req
-                .headers()
-                .get("x-user")
-                .and_then(|v| v.to_str().ok()?.parse().ok())
-                .map(Principal::user))
+            Ok(user_of(req))
         }))
     } else {
         Arc::new(UserHeader)
@@ -158,7 +113,7 @@ fn scenario(
         });
     });
 
-    let fields = rec.fields.lock().unwrap().clone();
+    let fields = rec.fields();
     (fields, acme_id)
 }
 

@@ -1,10 +1,10 @@
 //! The middleware records `tenant_id` and `tenant_slug` on its `tenancy.request` span and on the
 //! caller's span (when that span declares the fields) for a scoped request, on its synchronous
 //! path (every step answers at once) and on its awaited path alike; a refused request records
-//! nothing. The actix counterpart of `tenancy-axum/tests/span_fields.rs`.
+//! nothing. The actix counterpart of `span_fields_axum.rs`; both use one `Recorder`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use actix_web::test as actix_test;
 use actix_web::{App, HttpResponse, web};
@@ -13,12 +13,10 @@ use tenancy_core::{
     AuthenticateError, Authenticator, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore,
     Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn,
 };
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Instrument, Subscriber};
+use tenancy_tests::span_recorder::Recorder;
+use tracing::Instrument;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 
 fn user_of(req: &RequestView<'_>) -> Option<Principal> {
     req.headers()
@@ -37,47 +35,6 @@ impl Authenticator for AwaitedUserHeader {
         req: &RequestView<'_>,
     ) -> Result<Option<Principal>, AuthenticateError> {
         Ok(user_of(req))
-    }
-}
-
-type Fields = Mutex<Vec<(&'static str, String, String)>>;
-
-#[derive(Default, Clone)]
-struct Recorder {
-    fields: Arc<Fields>,
-}
-
-struct Collect<'a> {
-    span: &'static str,
-    out: &'a Fields,
-}
-
-impl Visit for Collect<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.out
-            .lock()
-            .unwrap()
-            .push((self.span, field.name().to_owned(), format!("{value:?}")));
-    }
-}
-
-impl<S> Layer<S> for Recorder
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_new_span(&self, attrs: &Attributes<'_>, _: &Id, _: Context<'_, S>) {
-        attrs.record(&mut Collect {
-            span: attrs.metadata().name(),
-            out: &self.fields,
-        });
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let span = ctx.span(id).unwrap();
-        values.record(&mut Collect {
-            span: span.name(),
-            out: &self.fields,
-        });
     }
 }
 
@@ -144,7 +101,7 @@ fn scenario(
             assert_eq!(res.status(), 404);
         });
     });
-    let fields = rec.fields.lock().unwrap().clone();
+    let fields = rec.fields();
     (fields, acme_id)
 }
 
