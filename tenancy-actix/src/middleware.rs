@@ -10,8 +10,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::LocalBoxFuture;
 use tenancy_core::{
-    PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, TenantScope,
-    in_scope, record_scope_on_current_span,
+    PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, in_scope,
+    record_scope_on_current_span, record_scope_on_span,
 };
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -190,7 +190,7 @@ where
                     pipeline.run(&view_of(&req, &headers)).await
                 };
                 if let Ok(PipelineOutcome::Scoped(scope)) = &outcome {
-                    record_on(&parent, scope);
+                    record_scope_on_span(scope, &parent);
                 }
                 apply(&*service, req, outcome, policy, &record).await
             }
@@ -205,14 +205,6 @@ fn view_of<'a>(req: &'a ServiceRequest, headers: &'a http::HeaderMap) -> Request
     RequestView::new(uri.path(), headers)
         .with_authority(uri.authority().map(|a| a.as_str()))
         .with_peer(req.peer_addr().map(|a| a.ip()))
-}
-
-/// Records the scope's tenant on `span` when a subscriber wants it.
-fn record_on(span: &tracing::Span, scope: &TenantScope) {
-    if !span.is_disabled() {
-        span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-        span.record("tenant_slug", tracing::field::display(scope.slug()));
-    }
 }
 
 /// Puts the pipeline's outcome into the request and calls the inner service (or answers the
@@ -237,7 +229,7 @@ where
             Box::pin(std::future::ready(Ok(res)))
         }
         Ok(PipelineOutcome::Scoped(scope)) => {
-            record_on(span, &scope);
+            record_scope_on_span(&scope, span);
             req.extensions_mut().insert(scope.clone());
             let fut = service.call(req);
             Box::pin(async move {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tenancy_core::{
     PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, TenantScope,
-    in_scope, record_scope_on_current_span,
+    in_scope, record_scope_on_current_span, record_scope_on_span,
 };
 use tower_service::Service;
 use tracing::field::Empty;
@@ -124,12 +124,8 @@ fn prepare<ReqBody>(
     match outcome {
         Err(err) => refused(&err),
         Ok(PipelineOutcome::Scoped(scope)) => {
-            // A disabled span (no subscriber wants it) records nothing; skipping it saves the
-            // field lookups on every request.
             for span in spans {
-                if !span.is_disabled() {
-                    record_tenant(span, &scope);
-                }
+                record_scope_on_span(&scope, span);
             }
             ext.insert(scope.clone());
             Verdict::Scoped(scope)
@@ -154,13 +150,6 @@ fn prepare<ReqBody>(
 #[inline(never)]
 fn refused(err: &PipelineError) -> Verdict {
     Verdict::Refused(Refusal::from(err))
-}
-
-/// Records the scope's tenant on `span` (out of line: most requests run with the span disabled).
-#[inline(never)]
-fn record_tenant(span: &tracing::Span, scope: &TenantScope) {
-    span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-    span.record("tenant_slug", tracing::field::display(scope.slug()));
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Tenancy<S>

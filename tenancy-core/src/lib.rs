@@ -93,7 +93,7 @@ pub use resolve::{
 pub use role::{Role, RoleName, RoleParseError};
 pub use scope::{
     AuthorizeError, PlatformScope, TenantScope, authorize, authorize_platform,
-    record_scope_on_current_span,
+    record_scope_on_current_span, record_scope_on_span,
 };
 pub use slug::{DEFAULT_RESERVED_SLUGS, SlugError, SlugPolicy, TenantSlug};
 pub use store::{MembershipStore, PlatformAdmins, StoreError, TenantKey, TenantStore};

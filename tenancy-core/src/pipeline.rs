@@ -15,7 +15,7 @@ use crate::scope::AuthorizeError;
 use crate::store::{MembershipStore, PlatformAdmins, TenantKey, TenantStore};
 use crate::{
     PlatformScope, RequestView, Role, Tenant, TenantScope, TenantSlug, TenantStatus,
-    authorize_platform,
+    authorize_platform, record_scope_on_span,
 };
 
 /// Turns a request into a [`TenantScope`], or into a refusal that maps to one HTTP status.
@@ -411,10 +411,7 @@ impl TenantPipeline {
     ) -> Result<PipelineOutcome, PipelineError> {
         let scope = TenantScope::mint(tenant, principal.user_id, role, principal.kind)
             .map_err(not_admitted)?;
-        // A disabled span (no subscriber wants it) records nothing; skip the field lookups.
-        if !span.is_disabled() {
-            record_tenant(span, &scope);
-        }
+        record_scope_on_span(&scope, span);
         if let Some(limiter) = &self.limiter {
             limiter
                 .check(&LimitRequest::from_scope(&scope))
@@ -433,13 +430,6 @@ fn not_admitted(e: AuthorizeError) -> PipelineError {
         }
         other => PipelineError::internal(other),
     }
-}
-
-/// Records the scope's tenant on `span` (out of line: most requests run with the span disabled).
-#[inline(never)]
-fn record_tenant(span: &tracing::Span, scope: &TenantScope) {
-    span.record("tenant_id", tracing::field::display(scope.tenant_id()));
-    span.record("tenant_slug", tracing::field::display(scope.slug()));
 }
 
 /// Where a request goes once its tenant selection and its principal are known.

@@ -215,6 +215,40 @@ pub async fn authorize_platform(
     }
 }
 
+/// Records the scope's `tenant_id` and `tenant_slug` on `span` (fields the span must declare,
+/// for example `tenant_id = tracing::field::Empty`). A disabled span (no subscriber wants it)
+/// costs one check. The adapters and the pipeline record their own spans through this.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+/// #     TenantId, TenantKey, UserId};
+/// use tenancy_core::record_scope_on_span;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+/// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// # let alice = UserId::new_random();
+/// # tenants.insert(acme.clone());
+/// # members.insert(acme.id, alice, Role::Member);
+/// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+/// let span = tracing::info_span!("job", tenant_id = tracing::field::Empty, tenant_slug = tracing::field::Empty);
+/// record_scope_on_span(&scope, &span);
+/// # });
+/// ```
+#[inline]
+pub fn record_scope_on_span(scope: &TenantScope, span: &tracing::Span) {
+    if !span.is_disabled() {
+        record_fields(scope, span);
+    }
+}
+
+/// The recording itself, out of line: most requests run with their spans disabled.
+#[inline(never)]
+fn record_fields(scope: &TenantScope, span: &tracing::Span) {
+    span.record("tenant_id", tracing::field::display(scope.tenant_id()));
+    span.record("tenant_slug", tracing::field::display(scope.slug()));
+}
+
 /// Records the scope's `tenant_id` and `tenant_slug` on the span that is current, when that span
 /// declares those fields (for example `tenant_id = tracing::field::Empty`); does nothing when no
 /// span is current, the span lacks the fields or no subscriber is installed.
