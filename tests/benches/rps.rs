@@ -1,0 +1,536 @@
+//! Requests per second over real HTTP/1.1 (loopback TCP, keep-alive) of a minimal handler with
+//! and without the tenancy layer, for both adapters, in the same run, with the tenant and the
+//! membership served from the caches (cache hits after warm-up).
+//!
+//! Run with `cargo bench -p tenancy-tests --bench rps`.
+//!
+//! Servers, each on its own ephemeral 127.0.0.1 port:
+//!
+//! * `axum bare`: `GET /` → `"ok"`, served by `axum::serve`;
+//! * `axum layer, API key`: the same router with `Router::layer(TenancyLayer)` (tenant from
+//!   `X-Tenant`, an API-key style authenticator, caching tenant and membership stores);
+//! * `axum around, API key`: the layer wrapped around the whole router
+//!   (`TenancyLayer::layer(router)`, tower style: axum does not box the layered route);
+//! * `axum layer, JWT HS256`: `Router::layer` with `BearerJwtAuthenticator` (token verified once,
+//!   then served from its verified-token cache, `exp`/`nbf` checked on every request);
+//! * `axum around, no-op`: calibration, an identity `MapRequestLayer` around the router: what the
+//!   noise of the measurement looks like when the two sides do the same work;
+//! * `actix bare` and `actix middleware, API key`: the same handler and configuration on
+//!   actix-web (`HttpServer`, one worker).
+//!
+//! Every server gets exactly the same request bytes (the API key and the bearer token are sent to
+//! all of them), so the only difference is the layer. The client is a minimal HTTP/1.1 keep-alive
+//! client on raw `TcpStream`s (one request in flight per connection); each server has its own
+//! `CONNS` connections, opened once and kept for the whole run.
+//!
+//! How the noise of a shared machine is kept out of the ratios: the run is many short rounds; in
+//! each round every server gets one window of `WINDOW` requests, in an order rotated from round
+//! to round (so no server always runs first or after the same neighbour), and each layered
+//! configuration is divided by its framework's bare server *of the same round*. The report gives
+//! the median of those per-round ratios with its interquartile range, and the ratio of the
+//! totals (all requests / all time). The server's CPU time per request (all server threads,
+//! user and kernel, from `/proc/<pid>/task/<tid>/schedstat`) is reported the same way: time the
+//! server did not get does not count in it.
+//!
+//! The servers run on one thread each (axum: a one-worker tokio runtime; actix: one worker), the
+//! client on another thread, so a 2-core machine gives each side one core. Settings
+//! (environment): `RPS_CONNS` (default 32), `RPS_WINDOW` (requests per server per round, default
+//! 4000), `RPS_ROUNDS` (default 40), `RPS_PIN=1` pins the server threads to CPU 0 and the client
+//! to CPU 1 (Linux), `RPS_ONLY=<name>` (one server alone, no report: for instruction counts
+//! under `valgrind --tool=callgrind`; names: bare, api, around, jwt, noop, actix-bare,
+//! actix-api). Every response must be `200` with body `ok`; anything else is counted and the
+//! bench exits non-zero.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_precision_loss
+)]
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use jsonwebtoken::{EncodingKey, Header, encode, get_current_timestamp};
+use tenancy_actix::TenancyMiddleware;
+use tenancy_axum::TenancyLayer;
+use tenancy_core::{
+    AuthenticateError, Authenticator, BearerJwtAuthenticator, CachingMembershipStore,
+    CachingTenantStore, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, JwtAlgorithm,
+    JwtVerifier, Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
+    authenticator_fn,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::Layer;
+
+const SECRET: &[u8] = b"bench-secret-that-is-at-least-32-bytes";
+const API_KEY: &str = "k-1";
+/// A header name built once (looking a header up by `&str` parses the name on every call).
+static X_API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An API-key style authenticator: one comparison, the cheapest realistic authenticator. It needs
+/// no I/O, so it answers at once and the adapters take their synchronous path.
+fn api_key(user: UserId) -> impl Authenticator {
+    authenticator_fn(
+        move |req: &RequestView<'_>| match req.headers().get(&X_API_KEY) {
+            None => Ok(None),
+            Some(v) if v.as_bytes() == API_KEY.as_bytes() => Ok(Some(Principal::user(user))),
+            Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+        },
+    )
+}
+
+fn pipeline(user: UserId, authenticator: Arc<dyn Authenticator>) -> Arc<TenantPipeline> {
+    let tenants = InMemoryTenantStore::new();
+    let members = InMemoryMembershipStore::new();
+    let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    members.insert(acme.id, user, Role::Member);
+    tenants.insert(acme);
+    Arc::new(
+        TenantPipeline::new(
+            Arc::new(CachingTenantStore::new(tenants)),
+            Arc::new(CachingMembershipStore::new(members)),
+        )
+        .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+        .with_authenticator(authenticator),
+    )
+}
+
+/// The server threads, for their CPU time (Linux: `/proc/<pid>/task/<tid>/schedstat`, the first
+/// field is nanoseconds on CPU, user and kernel). On other systems it reads 0.
+#[derive(Clone, Default)]
+struct ServerThreads {
+    threads: Arc<Mutex<BTreeSet<PathBuf>>>,
+    pin: bool,
+}
+
+impl ServerThreads {
+    /// Called on each server thread as it starts.
+    fn register_current_thread(&self) {
+        if self.pin {
+            pin_current_thread(0);
+        }
+        if let Ok(link) = std::fs::read_link("/proc/thread-self") {
+            let path = std::path::Path::new("/proc").join(link).join("schedstat");
+            self.threads.lock().unwrap().insert(path);
+        }
+    }
+
+    fn cpu_nanos(&self) -> u64 {
+        self.threads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+fn pin_current_thread(cpu: usize) {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(core) = cores.into_iter().find(|c| c.id == cpu) {
+        core_affinity::set_for_current(core);
+    }
+}
+
+async fn handler() -> &'static str {
+    "ok"
+}
+
+async fn actix_handler() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().body("ok")
+}
+
+/// Serves `service` with `axum::serve` on `rt`.
+fn serve_axum<S>(rt: &tokio::runtime::Runtime, service: S) -> SocketAddr
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let make = axum::ServiceExt::<axum::extract::Request>::into_make_service(service);
+        tokio::spawn(async move { axum::serve(listener, make).await.unwrap() });
+        addr
+    })
+}
+
+/// Serves the actix-web app built by `$app` (a closure expression) with one worker, on its own
+/// thread and actix system; evaluates to its address.
+macro_rules! serve_actix {
+    ($threads:expr, $app:expr) => {{
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let threads: ServerThreads = $threads.clone();
+        let app = $app;
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = actix_web::HttpServer::new(move || {
+                    // The factory runs on the worker thread as it starts.
+                    threads.register_current_thread();
+                    app()
+                })
+                .workers(1)
+                .keep_alive(Duration::from_secs(3600))
+                .disable_signals()
+                .listen(listener)
+                .unwrap()
+                .run();
+                server.await.unwrap();
+            });
+        });
+        addr
+    }};
+}
+
+/// Sends `n` requests one after the other on one keep-alive connection; returns the stream and
+/// the number of responses that were not `200 ok`.
+async fn drive(mut stream: TcpStream, request: Arc<[u8]>, n: usize) -> (TcpStream, usize) {
+    let mut buf = vec![0u8; 4096];
+    let mut failures = 0;
+    for _ in 0..n {
+        stream.write_all(&request).await.unwrap();
+        // Read until the head is complete and the body (Content-Length) has arrived.
+        let mut filled = 0;
+        loop {
+            let read = stream.read(&mut buf[filled..]).await.unwrap();
+            assert!(read > 0, "server closed the connection");
+            filled += read;
+            if let Some(end) = response_len(&buf[..filled]) {
+                assert_eq!(
+                    end, filled,
+                    "one request in flight, so no bytes past the response"
+                );
+                if !(buf[..filled].starts_with(b"HTTP/1.1 200 ") && buf[..filled].ends_with(b"ok"))
+                {
+                    failures += 1;
+                }
+                break;
+            }
+            assert!(filled < buf.len(), "response too large");
+        }
+    }
+    (stream, failures)
+}
+
+/// The length of the complete response at the start of `buf`, if it is all there.
+fn response_len(buf: &[u8]) -> Option<usize> {
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..head_end]).expect("ascii head");
+    let len = head
+        .split("\r\n")
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().expect("content-length"))
+        })
+        .expect("responses carry content-length");
+    (buf.len() >= head_end + len).then_some(head_end + len)
+}
+
+/// One server under test, with its open connections.
+struct Target {
+    name: &'static str,
+    /// Index of the bare server of the same framework (itself for a bare server).
+    baseline: usize,
+    request: Arc<[u8]>,
+    streams: Vec<TcpStream>,
+    /// Per round: requests per second and server CPU nanoseconds per request.
+    rps: Vec<f64>,
+    cpu: Vec<f64>,
+    total_requests: usize,
+    total_time: Duration,
+    total_cpu: u64,
+}
+
+impl Target {
+    async fn connect(
+        name: &'static str,
+        baseline: usize,
+        addr: SocketAddr,
+        conns: usize,
+        token: &str,
+    ) -> Self {
+        let request = format!(
+            "GET / HTTP/1.1\r\nhost: {addr}\r\nx-tenant: acme\r\nx-api-key: {API_KEY}\r\n\
+             authorization: Bearer {token}\r\n\r\n"
+        )
+        .into_bytes()
+        .into();
+        let mut streams = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            stream.set_nodelay(true).unwrap();
+            streams.push(stream);
+        }
+        Self {
+            name,
+            baseline,
+            request,
+            streams,
+            rps: Vec::new(),
+            cpu: Vec::new(),
+            total_requests: 0,
+            total_time: Duration::ZERO,
+            total_cpu: 0,
+        }
+    }
+
+    /// One window of `requests` spread over the connections. Returns (seconds, failures).
+    async fn window(&mut self, requests: usize) -> (f64, usize) {
+        let per_conn = requests / self.streams.len();
+        let start = Instant::now();
+        let tasks: Vec<_> = self
+            .streams
+            .drain(..)
+            .map(|s| tokio::spawn(drive(s, self.request.clone(), per_conn)))
+            .collect();
+        let mut failures = 0;
+        for task in tasks {
+            let (stream, f) = task.await.unwrap();
+            self.streams.push(stream);
+            failures += f;
+        }
+        (start.elapsed().as_secs_f64(), failures)
+    }
+}
+
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    v[i]
+}
+
+fn main() {
+    // A production-like subscriber for both sides of the comparison: INFO and above (request
+    // spans of tower-http and of the adapters are DEBUG, so they stay disabled and cheap).
+    // actix-server's start-up lines are left out of the report.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,actix_server=warn"))
+        .init();
+    let conns = env_or("RPS_CONNS", 32);
+    let window = env_or("RPS_WINDOW", 4000);
+    let rounds = env_or("RPS_ROUNDS", 40);
+    let pin = std::env::var("RPS_PIN").is_ok_and(|v| v == "1");
+    let only = std::env::var("RPS_ONLY").ok();
+
+    let threads = ServerThreads {
+        pin,
+        ..ServerThreads::default()
+    };
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .on_thread_start({
+            let threads = threads.clone();
+            move || threads.register_current_thread()
+        })
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .on_thread_start(move || {
+            if pin {
+                pin_current_thread(1);
+            }
+        })
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The world: one tenant `acme`, one member; the API key and the token both name that user.
+    let user = UserId::new_random();
+    let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256]).unwrap());
+    let token = encode(
+        &Header::default(),
+        &serde_json::json!({ "sub": user.to_string(), "exp": get_current_timestamp() + 3600 }),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    let api_pipeline = pipeline(user, Arc::new(api_key(user)));
+    let jwt_pipeline = pipeline(user, Arc::new(BearerJwtAuthenticator::new(verifier)));
+
+    // `with_state(())` turns the handlers into routes once (as `axum::serve` does for a router).
+    let bare = Router::new().route("/", get(handler)).with_state(());
+    let configs: [(&'static str, &'static str, usize); 7] = [
+        ("bare", "axum bare", 0),
+        ("api", "axum layer, API key", 0),
+        ("around", "axum around, API key", 0),
+        ("jwt", "axum layer, JWT HS256", 0),
+        ("noop", "axum around, no-op", 0),
+        ("actix-bare", "actix bare", 5),
+        ("actix-api", "actix middleware, API key", 5),
+    ];
+    let wanted = |key: &str| only.as_deref().is_none_or(|o| o == key);
+    let mut servers = Vec::new();
+    for (i, (key, name, baseline)) in configs.iter().copied().enumerate() {
+        if !wanted(key) {
+            continue;
+        }
+        let addr = match i {
+            0 => serve_axum(&server_rt, bare.clone()),
+            1 => serve_axum(
+                &server_rt,
+                Router::new()
+                    .route("/", get(handler))
+                    .layer(TenancyLayer::new(api_pipeline.clone()))
+                    .with_state(()),
+            ),
+            2 => serve_axum(
+                &server_rt,
+                TenancyLayer::new(api_pipeline.clone()).layer(bare.clone()),
+            ),
+            3 => serve_axum(
+                &server_rt,
+                Router::new()
+                    .route("/", get(handler))
+                    .layer(TenancyLayer::new(jwt_pipeline.clone()))
+                    .with_state(()),
+            ),
+            4 => serve_axum(
+                &server_rt,
+                tower::util::MapRequestLayer::new(|req: axum::extract::Request| req)
+                    .layer(bare.clone()),
+            ),
+            5 => serve_actix!(threads, || {
+                actix_web::App::new().route("/", actix_web::web::get().to(actix_handler))
+            }),
+            _ => serve_actix!(threads, {
+                let pipeline = api_pipeline.clone();
+                move || {
+                    actix_web::App::new()
+                        .wrap(TenancyMiddleware::new(pipeline.clone()))
+                        .route("/", actix_web::web::get().to(actix_handler))
+                }
+            }),
+        };
+        servers.push((name, baseline, addr));
+    }
+    assert!(
+        !servers.is_empty(),
+        "RPS_ONLY: expected bare, api, around, jwt, noop, actix-bare or actix-api"
+    );
+
+    client_rt.block_on(async {
+        let mut targets = Vec::new();
+        for (name, baseline, addr) in servers {
+            // With one server alone, it is its own baseline.
+            let baseline = if only.is_some() { 0 } else { baseline };
+            targets.push(Target::connect(name, baseline, addr, conns, &token).await);
+        }
+        // Warm-up: fills the caches, the kernel's buffers and the allocator.
+        let mut failures = 0;
+        for t in &mut targets {
+            failures += t.window(window * 2).await.1;
+        }
+
+        for round in 0..rounds {
+            let n = targets.len();
+            let mut secs = vec![0f64; n];
+            for k in 0..n {
+                // Rotated order: each server runs at every position equally often.
+                let i = (round + k) % n;
+                let before = threads.cpu_nanos();
+                let (s, f) = targets[i].window(window).await;
+                let cpu = threads.cpu_nanos() - before;
+                failures += f;
+                secs[i] = s;
+                let t = &mut targets[i];
+                let done = window / conns * conns;
+                t.rps.push(done as f64 / s);
+                t.cpu.push(cpu as f64 / done as f64);
+                t.total_requests += done;
+                t.total_time += Duration::from_secs_f64(s);
+                t.total_cpu += cpu;
+            }
+        }
+        if only.is_some() {
+            assert_eq!(failures, 0, "responses other than 200 ok");
+            return;
+        }
+
+        println!(
+            "HTTP/1.1 keep-alive over loopback: {conns} connections per server, {rounds} rounds \
+             of {window} requests per server (order rotated each round); one server thread, one \
+             client thread{}",
+            if pin { ", pinned to CPUs 0 and 1" } else { "" }
+        );
+        println!(
+            "{:<27} {:>8}  {:>27}  {:>7}  {:>10}  {:>27}",
+            "", "req/s", "throughput ratio", "", "server CPU", "CPU ratio (bare / this)"
+        );
+        for t in &targets {
+            let base = &targets[t.baseline];
+            let rps = t.total_requests as f64 / t.total_time.as_secs_f64();
+            let cpu = t.total_cpu as f64 / t.total_requests as f64;
+            let (ratio, cpu_ratio) = if std::ptr::eq(t, base) {
+                (String::new(), String::new())
+            } else {
+                let ratios: Vec<f64> = t.rps.iter().zip(&base.rps).map(|(a, b)| a / b).collect();
+                let cpu_ratios: Vec<f64> =
+                    t.cpu.iter().zip(&base.cpu).map(|(a, b)| b / a).collect();
+                let base_rps = base.total_requests as f64 / base.total_time.as_secs_f64();
+                let base_cpu = base.total_cpu as f64 / base.total_requests as f64;
+                (
+                    format!(
+                        "{:.3} [{:.3}..{:.3}] {:.3}",
+                        quantile(&ratios, 0.5),
+                        quantile(&ratios, 0.25),
+                        quantile(&ratios, 0.75),
+                        rps / base_rps
+                    ),
+                    format!(
+                        "{:.3} [{:.3}..{:.3}] {:.3}",
+                        quantile(&cpu_ratios, 0.5),
+                        quantile(&cpu_ratios, 0.25),
+                        quantile(&cpu_ratios, 0.75),
+                        base_cpu / cpu
+                    ),
+                )
+            };
+            println!(
+                "{:<27} {rps:>8.0}  {ratio:>27}  {:>7}  {cpu:>7.0} ns  {cpu_ratio:>27}",
+                t.name, ""
+            );
+        }
+        println!(
+            "ratios: median of the per-round ratios against the same framework's bare server \
+             [interquartile range], then the ratio of the totals; server CPU: nanoseconds on CPU \
+             per request, all server threads, user and kernel"
+        );
+        println!("failures (responses other than 200 ok): {failures}");
+        if failures > 0 {
+            eprintln!("benchmark invalid: {failures} responses were not 200 ok");
+            std::process::exit(1);
+        }
+    });
+}
