@@ -50,14 +50,11 @@ fn pipeline(user: UserId) -> Arc<TenantPipeline> {
     let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
     members.insert(acme.id, user, Role::Member);
     tenants.insert(acme);
-    let api_key =
-        authenticator_fn(
-            move |req: &RequestView<'_>| match req.headers().get(&X_API_KEY) {
-                None => Ok(None),
-                Some(v) if v.as_bytes() == b"k-1" => Ok(Some(Principal::user(user))),
-                Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
-            },
-        );
+    let api_key = authenticator_fn(move |req: &RequestView<'_>| match req.header(&X_API_KEY) {
+        None => Ok(None),
+        Some(v) if v == b"k-1" => Ok(Some(Principal::user(user))),
+        Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+    });
     Arc::new(
         TenantPipeline::new(
             Arc::new(CachingTenantStore::new(tenants)),
