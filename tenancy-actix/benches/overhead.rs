@@ -6,10 +6,16 @@
 //! Run with `cargo bench -p tenancy-actix --bench overhead`. Rounds alternate between the
 //! configurations; the best round of each is reported with the ratio middleware / bare.
 //! `OVERHEAD_ITERS` / `OVERHEAD_ROUNDS` override the defaults.
+//!
+//! `OVERHEAD_ONLY=bare|layer` runs that configuration alone (`OVERHEAD_ROUNDS` + 1 loops of
+//! `OVERHEAD_ITERS` requests, no warm-up) and prints nothing, for instruction counts under
+//! `valgrind --tool=callgrind`: the difference of the totals of two runs with different
+//! `OVERHEAD_ITERS`, divided by the difference of requests, is the cost of one request.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::panic,
     clippy::print_stdout
 )]
 
@@ -44,14 +50,11 @@ fn pipeline(user: UserId) -> Arc<TenantPipeline> {
     let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
     members.insert(acme.id, user, Role::Member);
     tenants.insert(acme);
-    let api_key =
-        authenticator_fn(
-            move |req: &RequestView<'_>| match req.headers().get(&X_API_KEY) {
-                None => Ok(None),
-                Some(v) if v.as_bytes() == b"k-1" => Ok(Some(Principal::user(user))),
-                Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
-            },
-        );
+    let api_key = authenticator_fn(move |req: &RequestView<'_>| match req.header(&X_API_KEY) {
+        None => Ok(None),
+        Some(v) if v == b"k-1" => Ok(Some(Principal::user(user))),
+        Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+    });
     Arc::new(
         TenantPipeline::new(
             Arc::new(CachingTenantStore::new(tenants)),
@@ -93,6 +96,16 @@ async fn main() {
             .route("/", web::get().to(handler)),
     )
     .await;
+    if let Ok(only) = std::env::var("OVERHEAD_ONLY") {
+        for _ in 0..=rounds {
+            let _ = match only.as_str() {
+                "bare" => rps(&bare, iters).await,
+                "layer" => rps(&layered, iters).await,
+                other => panic!("OVERHEAD_ONLY={other}: expected bare or layer"),
+            };
+        }
+        return;
+    }
     // Warm-up: fills the caches and the allocator.
     let _ = rps(&bare, iters / 5).await;
     let _ = rps(&layered, iters / 5).await;

@@ -3,15 +3,15 @@
 use std::fmt;
 use std::future::{Ready, ready};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::LocalBoxFuture;
 use tenancy_core::{
-    PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline, in_scope,
-    record_scope_on_current_span, record_scope_on_span,
+    HeaderSource, PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline,
+    in_scope, record_scope_on_current_span, record_scope_on_span,
 };
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -131,19 +131,56 @@ impl<S> fmt::Debug for TenancyService<S> {
     }
 }
 
-/// The request's headers as an `http` 1.x map (actix-web 4 uses `http` 0.2 types). Names and
-/// values are copied byte for byte; every name and value actix accepted is valid in both.
-fn headers_of(req: &ServiceRequest) -> http::HeaderMap {
-    let mut map = http::HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers().iter() {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            map.append(name, value);
-        }
+/// The request's headers as the pipeline reads them: actix's own map (actix-web 4 uses `http` 0.2
+/// types), read in place. Only [`RequestView::headers`] copies them into an `http` 1.x map, on its
+/// first call.
+///
+/// actix's `HeaderMap::get` with a `&str` parses the name into a new `HeaderName` (allocating
+/// for names that are not standard), so [`nth`](HeaderSource::nth) scans the names instead,
+/// comparing them (all lowercase) as strings, and then looks the values up by the name found. Values `http::HeaderValue::from_bytes` would reject
+/// are skipped, as by the copy into an `http` 1.x map: both ways see the same values.
+struct ActixHeaders<'a>(&'a actix_web::http::header::HeaderMap);
+
+impl ActixHeaders<'_> {
+    fn values<'s, 'n>(&'s self, name: &'n str) -> impl Iterator<Item = &'s [u8]> + use<'s, 'n> {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.as_str() == name)
+            .map(|(_, v)| v.as_bytes())
+            .filter(|v| valid_value(v))
     }
-    map
+}
+
+/// Whether `http` 1.x accepts `value` as a header value (`HeaderValue::from_bytes`, without its
+/// copy). actix's HTTP/1 parser stores values without this check.
+fn valid_value(value: &[u8]) -> bool {
+    value.iter().all(|&b| (b >= 32 && b != 127) || b == b'\t')
+}
+
+impl HeaderSource for ActixHeaders<'_> {
+    fn nth(&self, name: &str, n: usize) -> Option<&[u8]> {
+        self.values(name).nth(n)
+    }
+
+    fn len(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|(_, v)| valid_value(v.as_bytes()))
+            .count()
+    }
+
+    fn to_header_map(&self) -> http::HeaderMap {
+        let mut map = http::HeaderMap::with_capacity(self.0.len());
+        for (name, value) in self.0.iter() {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_str().as_bytes()),
+                http::HeaderValue::from_bytes(value.as_bytes()),
+            ) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
 }
 
 impl<S, B> Service<ServiceRequest> for TenancyService<S>
@@ -163,8 +200,8 @@ where
         // the inner service called right here, without the pipeline's future.
         let now = {
             let _entered = span.enter();
-            let headers = headers_of(&req);
-            self.pipeline.run_now(&view_of(&req, &headers))
+            let (source, map) = (ActixHeaders(req.headers()), OnceLock::new());
+            self.pipeline.run_now(&view_of(&req, &source, &map))
         };
         if let Some(outcome) = now {
             if let Ok(PipelineOutcome::Scoped(scope)) = &outcome {
@@ -186,8 +223,8 @@ where
         Box::pin(
             async move {
                 let outcome = {
-                    let headers = headers_of(&req);
-                    pipeline.run(&view_of(&req, &headers)).await
+                    let (source, map) = (ActixHeaders(req.headers()), OnceLock::new());
+                    pipeline.run(&view_of(&req, &source, &map)).await
                 };
                 if let Ok(PipelineOutcome::Scoped(scope)) = &outcome {
                     record_scope_on_span(scope, &parent);
@@ -199,10 +236,15 @@ where
     }
 }
 
-/// The pipeline's view of an actix request (`headers` from [`headers_of`]).
-fn view_of<'a>(req: &'a ServiceRequest, headers: &'a http::HeaderMap) -> RequestView<'a> {
+/// The pipeline's view of an actix request, its headers read through `source` (`map` is where
+/// [`RequestView::headers`] puts its copy, if anything calls it).
+fn view_of<'a>(
+    req: &'a ServiceRequest,
+    source: &'a ActixHeaders<'a>,
+    map: &'a OnceLock<http::HeaderMap>,
+) -> RequestView<'a> {
     let uri = req.uri();
-    RequestView::new(uri.path(), headers)
+    RequestView::with_header_source(uri.path(), source, map)
         .with_authority(uri.authority().map(|a| a.as_str()))
         .with_peer(req.peer_addr().map(|a| a.ip()))
 }
@@ -253,6 +295,91 @@ where
             }
             let fut = service.call(req);
             Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NAMES: [&str; 5] = [
+        "host",
+        "X-Tenant",
+        "authorization",
+        "x-forwarded-host",
+        "accept",
+    ];
+
+    fn actix_map(list: &[(usize, Vec<u8>)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (i, v) in list {
+            map.append(
+                HeaderName::from_bytes(NAMES[*i].as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn reads_actix_headers_in_place() {
+        let map = actix_map(&[
+            (1, b"acme".to_vec()),
+            (4, b"text/html".to_vec()),
+            (1, b"other".to_vec()),
+            (4, "caf\u{e9}".as_bytes().to_vec()),
+        ]);
+        let source = ActixHeaders(&map);
+        assert_eq!(source.nth("x-tenant", 0), Some(&b"acme"[..]));
+        assert_eq!(source.nth("x-tenant", 1), Some(&b"other"[..]));
+        assert_eq!(source.nth("x-tenant", 2), None);
+        assert_eq!(
+            source.nth("X-Tenant", 0),
+            None,
+            "names are compared lowercase"
+        );
+        assert_eq!(source.nth("host", 0), None);
+        assert_eq!(source.len(), 4);
+        let cell = OnceLock::new();
+        let view = RequestView::with_header_source("/", &source, &cell);
+        let accept: Vec<&[u8]> = view.header_values(&http::header::ACCEPT).collect();
+        assert_eq!(accept, [&b"text/html"[..], "caf\u{e9}".as_bytes()]);
+        assert_eq!(view.header_str(&http::header::ACCEPT), Some("text/html"));
+        assert!(cell.get().is_none());
+        assert_eq!(view.headers().len(), 4);
+    }
+
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff], 0..10)
+    }
+
+    proptest! {
+        /// The source answers as the `http` 1.x map it builds (the map the middleware used to
+        /// build for every request) does.
+        #[test]
+        fn answers_as_the_copied_map(list in proptest::collection::vec((0usize..5, value()), 0..10)) {
+            let map = actix_map(&list);
+            let source = ActixHeaders(&map);
+            let copy = source.to_header_map();
+            let cell = OnceLock::new();
+            let a = RequestView::with_header_source("/", &source, &cell);
+            let b = RequestView::new("/", &copy);
+            prop_assert_eq!(a.header_count(), b.header_count());
+            prop_assert_eq!(copy.len(), list.len());
+            for name in NAMES {
+                let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+                prop_assert_eq!(a.header(&name), b.header(&name));
+                prop_assert_eq!(
+                    a.header_values(&name).collect::<Vec<_>>(),
+                    b.header_values(&name).collect::<Vec<_>>()
+                );
+            }
+            prop_assert!(cell.get().is_none());
         }
     }
 }

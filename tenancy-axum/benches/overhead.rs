@@ -53,9 +53,9 @@ struct ApiKey {
 
 impl ApiKey {
     fn check(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> {
-        match req.headers().get(&X_API_KEY) {
+        match req.header(&X_API_KEY) {
             None => Ok(None),
-            Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
+            Some(v) if v == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
             Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
         }
     }

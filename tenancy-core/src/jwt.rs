@@ -143,12 +143,13 @@ mod verifier {
     use std::fmt;
     use std::time::Duration;
 
-    use http::HeaderMap;
     use http::header::AUTHORIZATION;
     use jsonwebtoken::errors::ErrorKind;
     use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 
     use super::{JwtAlgorithm, JwtError, VerifiedClaims};
+    use crate::RequestView;
+    use crate::request::visible_ascii;
     use crate::resolve::ConfigError;
 
     /// Longest token accepted, in bytes.
@@ -344,15 +345,15 @@ mod verifier {
 
     /// The bearer token of the request: `None` without an `Authorization` header or with another
     /// scheme; an error when the header is repeated, not visible ASCII, or `Bearer` is empty.
-    pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, JwtError> {
-        let mut values = headers.get_all(AUTHORIZATION).iter();
+    pub(crate) fn bearer_token<'a>(req: &RequestView<'a>) -> Result<Option<&'a str>, JwtError> {
+        let mut values = req.header_values(&AUTHORIZATION);
         let Some(value) = values.next() else {
             return Ok(None);
         };
         if values.next().is_some() {
             return Err(JwtError::Malformed);
         }
-        let value = value.to_str().map_err(|_| JwtError::Malformed)?;
+        let value = visible_ascii(value).ok_or(JwtError::Malformed)?;
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Ok(None);

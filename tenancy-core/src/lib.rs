@@ -83,7 +83,7 @@ pub use permission::{
 pub use pipeline::{PipelineError, PipelineOutcome, TenantPipeline};
 pub use propagate::{NoScopeError, ScopedFuture, TenantRef, in_scope, try_current, with_current};
 pub use refusal::{Refusal, RoleMarker, markers, require_permission, require_role};
-pub use request::RequestView;
+pub use request::{HeaderSource, HeaderValues, RequestView};
 #[cfg(feature = "jwt")]
 pub use resolve::JwtClaimResolver;
 pub use resolve::{

@@ -1,9 +1,126 @@
 //! The framework-neutral view of an incoming request that resolvers and authenticators read.
 
 use std::fmt;
+use std::iter::FusedIterator;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue, ValueIter};
+
+/// Request headers kept by a framework in its own types, read by a [`RequestView`] without
+/// copying them into an [`http::HeaderMap`].
+///
+/// Adapters for frameworks whose header map is not `http` 1.x's (actix-web 4 uses `http` 0.2)
+/// implement it over their map and build the view with
+/// [`RequestView::with_header_source`]. Names are passed as lowercase
+/// [`HeaderName::as_str`] strings; an implementation compares them with its own (lowercase) names
+/// and must not allocate in [`nth`](Self::nth).
+///
+/// The values an implementation yields must be the ones [`to_header_map`](Self::to_header_map)
+/// puts in the map, in the same order: a value `http::HeaderValue::from_bytes` would reject
+/// (control characters) is skipped by both, so [`RequestView::header`] and
+/// [`RequestView::headers`] always agree.
+///
+/// ```
+/// use http::HeaderMap;
+/// use std::sync::OnceLock;
+/// use tenancy_core::{HeaderSource, RequestView};
+///
+/// /// Headers as a list of lowercase (name, value) pairs.
+/// struct Pairs(Vec<(&'static str, &'static [u8])>);
+///
+/// impl HeaderSource for Pairs {
+///     fn nth(&self, name: &str, n: usize) -> Option<&[u8]> {
+///         self.0.iter().filter(|(k, _)| *k == name).map(|(_, v)| *v).nth(n)
+///     }
+///     fn len(&self) -> usize {
+///         self.0.len()
+///     }
+///     fn to_header_map(&self) -> HeaderMap {
+///         let mut map = HeaderMap::new();
+///         for (k, v) in &self.0 {
+///             if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()),
+///                 http::HeaderValue::from_bytes(v)) {
+///                 map.append(k, v);
+///             }
+///         }
+///         map
+///     }
+/// }
+///
+/// static X_TENANT: http::HeaderName = http::HeaderName::from_static("x-tenant");
+/// let source = Pairs(vec![("x-tenant", b"acme"), ("accept", b"*/*")]);
+/// let map = OnceLock::new();
+/// let view = RequestView::with_header_source("/", &source, &map);
+/// assert_eq!(view.header(&X_TENANT), Some(&b"acme"[..]));
+/// assert_eq!(view.header_count(), 2);
+/// assert!(map.get().is_none()); // nothing was copied
+/// ```
+pub trait HeaderSource: Sync {
+    /// The `n`-th (from 0) value of header `name` (lowercase), in the order received.
+    fn nth(&self, name: &str, n: usize) -> Option<&[u8]>;
+
+    /// The number of header values (a header sent twice counts twice), as [`HeaderMap::len`].
+    fn len(&self) -> usize;
+
+    /// Whether there are no headers.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The headers as an `http` 1.x map, for [`RequestView::headers`].
+    fn to_header_map(&self) -> HeaderMap;
+}
+
+/// An `http` 1.x map is a source too (its own lookups are used; this impl is for code generic
+/// over sources, such as tests comparing them).
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue};
+/// use tenancy_core::HeaderSource;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.append("x-tenant", HeaderValue::from_static("a"));
+/// headers.append("x-tenant", HeaderValue::from_static("b"));
+/// assert_eq!(HeaderSource::nth(&headers, "x-tenant", 1), Some(&b"b"[..]));
+/// assert_eq!(HeaderSource::len(&headers), 2);
+/// ```
+impl HeaderSource for HeaderMap {
+    fn nth(&self, name: &str, n: usize) -> Option<&[u8]> {
+        self.get_all(name).iter().nth(n).map(HeaderValue::as_bytes)
+    }
+
+    fn len(&self) -> usize {
+        Self::len(self)
+    }
+
+    fn to_header_map(&self) -> HeaderMap {
+        self.clone()
+    }
+}
+
+/// Where a view's headers come from.
+#[derive(Clone, Copy)]
+enum Headers<'a> {
+    /// An `http` 1.x map.
+    Map(&'a HeaderMap),
+    /// A framework's own map, and the cell [`RequestView::headers`] fills on first use.
+    Source {
+        source: &'a dyn HeaderSource,
+        map: &'a OnceLock<HeaderMap>,
+    },
+}
+
+/// The value as `&str` when every byte is visible ASCII (or a tab): exactly what
+/// [`HeaderValue::to_str`] accepts.
+pub(crate) fn visible_ascii(value: &[u8]) -> Option<&str> {
+    if value.iter().all(|&b| (32..127).contains(&b) || b == b'\t') {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
 
 /// A borrowed, framework-neutral view of the parts of an HTTP request that tenant resolution and
 /// authentication may read: the authority, the raw path, the headers and the peer address.
@@ -28,6 +145,14 @@ use http::HeaderMap;
 /// The peer address is the address of the TCP peer, used only to decide whether forwarded headers
 /// come from a trusted proxy. `None` means unknown, which trusts no proxy.
 ///
+/// # Reading headers
+///
+/// [`header`](Self::header), [`header_str`](Self::header_str) and
+/// [`header_values`](Self::header_values) are the cheap way: they never allocate, whatever the
+/// adapter. [`headers`](Self::headers) returns an `http` 1.x [`HeaderMap`], which an adapter for
+/// a framework with other header types ([`with_header_source`](Self::with_header_source), such
+/// as actix-web) has to build by copying every header on first use.
+///
 /// ```
 /// use http::{HeaderMap, HeaderValue, header::HOST};
 /// use tenancy_core::RequestView;
@@ -37,7 +162,7 @@ use http::HeaderMap;
 /// let view = RequestView::new("/projects", &headers);
 /// assert_eq!(view.path(), "/projects");
 /// assert_eq!(view.authority(), None);
-/// assert!(view.headers().contains_key(HOST));
+/// assert_eq!(view.header_str(&HOST), Some("acme.example.com"));
 ///
 /// let req = http::Request::builder()
 ///     .uri("https://acme.example.com/projects?x=1")
@@ -51,7 +176,7 @@ use http::HeaderMap;
 pub struct RequestView<'a> {
     authority: Option<&'a str>,
     path: &'a str,
-    headers: &'a HeaderMap,
+    headers: Headers<'a>,
     peer: Option<IpAddr>,
 }
 
@@ -61,7 +186,39 @@ impl<'a> RequestView<'a> {
         Self {
             authority: None,
             path,
-            headers,
+            headers: Headers::Map(headers),
+            peer: None,
+        }
+    }
+
+    /// A view of `path` and headers read through `source` (a framework's own header map), with
+    /// no URI authority and no peer address. [`headers`](Self::headers) builds the `http` 1.x
+    /// map into `map` on its first call (the only copy); the other accessors read `source`.
+    ///
+    /// ```
+    /// use std::sync::OnceLock;
+    /// use http::{HeaderMap, HeaderValue};
+    /// use tenancy_core::RequestView;
+    ///
+    /// static X_TENANT: http::HeaderName = http::HeaderName::from_static("x-tenant");
+    /// let mut source = HeaderMap::new(); // any `HeaderSource`
+    /// source.insert(&X_TENANT, HeaderValue::from_static("acme"));
+    /// let map = OnceLock::new();
+    /// let view = RequestView::with_header_source("/", &source, &map);
+    /// assert_eq!(view.header_str(&X_TENANT), Some("acme"));
+    /// assert!(map.get().is_none());
+    /// assert_eq!(view.headers().len(), 1); // copied now
+    /// assert!(map.get().is_some());
+    /// ```
+    pub const fn with_header_source(
+        path: &'a str,
+        source: &'a dyn HeaderSource,
+        map: &'a OnceLock<HeaderMap>,
+    ) -> Self {
+        Self {
+            authority: None,
+            path,
+            headers: Headers::Source { source, map },
             peer: None,
         }
     }
@@ -81,7 +238,7 @@ impl<'a> RequestView<'a> {
         Self {
             authority: uri.authority().map(http::uri::Authority::as_str),
             path: uri.path(),
-            headers,
+            headers: Headers::Map(headers),
             peer: None,
         }
     }
@@ -110,9 +267,97 @@ impl<'a> RequestView<'a> {
         self.path
     }
 
-    /// The request headers.
-    pub const fn headers(&self) -> &'a HeaderMap {
-        self.headers
+    /// The first value of header `name`, without allocating. A header sent more than once
+    /// answers its first value; use [`header_values`](Self::header_values) to see them all
+    /// (and to refuse duplicates).
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderName, HeaderValue};
+    /// use tenancy_core::RequestView;
+    ///
+    /// static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(&X_API_KEY, HeaderValue::from_static("k-1"));
+    /// let view = RequestView::new("/", &headers);
+    /// assert_eq!(view.header(&X_API_KEY), Some(&b"k-1"[..]));
+    /// assert_eq!(view.header(&http::header::HOST), None);
+    /// ```
+    pub fn header(&self, name: &HeaderName) -> Option<&'a [u8]> {
+        match self.headers {
+            Headers::Map(map) => map.get(name).map(HeaderValue::as_bytes),
+            Headers::Source { source, .. } => source.nth(name.as_str(), 0),
+        }
+    }
+
+    /// The first value of header `name` as text, when it is visible ASCII: what
+    /// `headers().get(name).and_then(|v| v.to_str().ok())` answers, without allocating.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::HOST};
+    /// use tenancy_core::RequestView;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(HOST, HeaderValue::from_static("acme.example.com"));
+    /// let view = RequestView::new("/", &headers);
+    /// assert_eq!(view.header_str(&HOST), Some("acme.example.com"));
+    ///
+    /// headers.insert(HOST, HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap());
+    /// assert_eq!(RequestView::new("/", &headers).header_str(&HOST), None);
+    /// ```
+    pub fn header_str(&self, name: &HeaderName) -> Option<&'a str> {
+        self.header(name).and_then(visible_ascii)
+    }
+
+    /// Every value of header `name`, in the order received, without allocating.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::ACCEPT};
+    /// use tenancy_core::RequestView;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.append(ACCEPT, HeaderValue::from_static("text/html"));
+    /// headers.append(ACCEPT, HeaderValue::from_static("*/*"));
+    /// let view = RequestView::new("/", &headers);
+    /// let all: Vec<&[u8]> = view.header_values(&ACCEPT).collect();
+    /// assert_eq!(all, [&b"text/html"[..], &b"*/*"[..]]);
+    /// ```
+    pub fn header_values<'n>(&self, name: &'n HeaderName) -> HeaderValues<'a, 'n> {
+        HeaderValues {
+            inner: match self.headers {
+                Headers::Map(map) => Values::Map(map.get_all(name).iter()),
+                Headers::Source { source, .. } => Values::Source {
+                    source,
+                    name: name.as_str(),
+                    next: 0,
+                },
+            },
+        }
+    }
+
+    /// The number of header values (a header sent twice counts twice), as [`HeaderMap::len`].
+    ///
+    /// ```
+    /// let headers = http::HeaderMap::new();
+    /// assert_eq!(tenancy_core::RequestView::new("/", &headers).header_count(), 0);
+    /// ```
+    pub fn header_count(&self) -> usize {
+        match self.headers {
+            Headers::Map(map) => map.len(),
+            Headers::Source { source, .. } => source.len(),
+        }
+    }
+
+    /// The request headers as an `http` 1.x map.
+    ///
+    /// Prefer [`header`](Self::header), [`header_str`](Self::header_str) and
+    /// [`header_values`](Self::header_values): for a view built with
+    /// [`with_header_source`](Self::with_header_source) (the actix-web adapter) the first call
+    /// copies every header into a new map (later calls return the same map).
+    pub fn headers(&self) -> &'a HeaderMap {
+        match self.headers {
+            Headers::Map(map) => map,
+            Headers::Source { source, map } => map.get_or_init(|| source.to_header_map()),
+        }
     }
 
     /// The TCP peer address, if known.
@@ -127,8 +372,69 @@ impl fmt::Debug for RequestView<'_> {
         f.debug_struct("RequestView")
             .field("authority", &self.authority)
             .field("path", &self.path)
-            .field("headers", &self.headers.len())
+            .field("headers", &self.header_count())
             .field("peer", &self.peer)
             .finish()
+    }
+}
+
+/// The values of one header: see [`RequestView::header_values`].
+pub struct HeaderValues<'a, 'n> {
+    inner: Values<'a, 'n>,
+}
+
+enum Values<'a, 'n> {
+    Map(ValueIter<'a, HeaderValue>),
+    Source {
+        source: &'a dyn HeaderSource,
+        name: &'n str,
+        /// The index of the next value; `usize::MAX` once exhausted.
+        next: usize,
+    },
+}
+
+impl<'a> Iterator for HeaderValues<'a, '_> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.inner {
+            Values::Map(values) => values.next().map(HeaderValue::as_bytes),
+            Values::Source { source, name, next } => {
+                if *next == usize::MAX {
+                    return None;
+                }
+                let value = source.nth(name, *next);
+                *next = if value.is_some() {
+                    next.saturating_add(1)
+                } else {
+                    usize::MAX
+                };
+                value
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            Values::Map(values) => values.size_hint(),
+            Values::Source { next, .. } if *next == usize::MAX => (0, Some(0)),
+            Values::Source { .. } => (0, None),
+        }
+    }
+
+    fn last(self) -> Option<&'a [u8]> {
+        match self.inner {
+            Values::Map(mut values) => values.next_back().map(HeaderValue::as_bytes),
+            inner @ Values::Source { .. } => Self { inner }.fold(None, |_, v| Some(v)),
+        }
+    }
+}
+
+impl FusedIterator for HeaderValues<'_, '_> {}
+
+impl fmt::Debug for HeaderValues<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values are left out: they carry credentials.
+        f.debug_struct("HeaderValues").finish_non_exhaustive()
     }
 }

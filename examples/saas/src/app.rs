@@ -295,11 +295,9 @@ impl AppState {
 /// can name no tenant, so it selects none (tenant routes then need `X-Tenant` or `/t/{slug}`)
 /// instead of being refused as a foreign host.
 fn ip_literal_host(req: &RequestView<'_>) -> bool {
-    let host = req.authority().or_else(|| {
-        req.headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-    });
+    let host = req
+        .authority()
+        .or_else(|| req.header_str(&http::header::HOST));
     let Some(host) = host else {
         return false;
     };

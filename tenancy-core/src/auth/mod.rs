@@ -88,7 +88,10 @@ impl AuthenticateError {
 ///
 /// ```
 /// use async_trait::async_trait;
+/// use http::HeaderName;
 /// use tenancy_core::{AuthenticateError, Authenticator, Principal, RequestView, UserId};
+///
+/// static X_USER: HeaderName = HeaderName::from_static("x-user");
 ///
 /// /// Trusts an `x-user` header: for tests only.
 /// struct HeaderUser;
@@ -97,8 +100,8 @@ impl AuthenticateError {
 /// impl Authenticator for HeaderUser {
 ///     async fn authenticate(&self, req: &RequestView<'_>)
 ///         -> Result<Option<Principal>, AuthenticateError> {
-///         let Some(v) = req.headers().get("x-user") else { return Ok(None) };
-///         let id: UserId = v.to_str().ok().and_then(|s| s.parse().ok())
+///         let Some(v) = req.header(&X_USER) else { return Ok(None) };
+///         let id: UserId = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok())
 ///             .ok_or(AuthenticateError::InvalidCredentials(None))?;
 ///         Ok(Some(Principal::user(id)))
 ///     }
@@ -125,15 +128,18 @@ pub trait Authenticator: Send + Sync {
     ///
     /// ```
     /// use async_trait::async_trait;
+    /// use http::HeaderName;
     /// use tenancy_core::{AuthenticateError, Authenticator, Principal, RequestView, UserId};
+    ///
+    /// static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
     ///
     /// struct StaticKey { key: &'static str, user: UserId }
     ///
     /// impl StaticKey {
     ///     fn check(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> {
-    ///         match req.headers().get("x-api-key") {
+    ///         match req.header(&X_API_KEY) {
     ///             None => Ok(None),
-    ///             Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
+    ///             Some(v) if v == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
     ///             Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
     ///         }
     ///     }
@@ -185,12 +191,14 @@ impl Authenticator for () {
 /// ```
 /// use std::sync::Arc;
 /// use tenancy_core::{AuthenticateError, Principal, RequestView, UserId, authenticator_fn};
-/// use http::HeaderMap;
+/// use http::{HeaderMap, HeaderName};
+///
+/// static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 ///
 /// let alice = UserId::new_random();
-/// let auth = authenticator_fn(move |req: &RequestView<'_>| match req.headers().get("x-api-key") {
+/// let auth = authenticator_fn(move |req: &RequestView<'_>| match req.header(&X_API_KEY) {
 ///     None => Ok(None),
-///     Some(v) if v.as_bytes() == b"k-alice" => Ok(Some(Principal::user(alice))),
+///     Some(v) if v == b"k-alice" => Ok(Some(Principal::user(alice))),
 ///     Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
 /// });
 /// # use tenancy_core::Authenticator;
@@ -375,9 +383,7 @@ mod bearer {
     impl BearerJwtAuthenticator {
         /// Verification needs no I/O: both trait methods answer through this.
         fn check(&self, req: &RequestView<'_>) -> Result<Option<Principal>, AuthenticateError> {
-            let Some(token) =
-                bearer_token(req.headers()).map_err(AuthenticateError::InvalidToken)?
-            else {
+            let Some(token) = bearer_token(req).map_err(AuthenticateError::InvalidToken)? else {
                 return Ok(None);
             };
             let leeway = self.verifier.leeway_secs();

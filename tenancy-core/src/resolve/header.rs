@@ -81,7 +81,7 @@ impl HeaderResolver {
 
 impl TenantResolver for HeaderResolver {
     fn resolve(&self, req: &RequestView<'_>) -> Result<Option<TenantKey>, ResolveError> {
-        let Some(value) = single_header(req.headers(), &self.name)? else {
+        let Some(value) = single_header(req, &self.name)? else {
             return Ok(None);
         };
         if value.is_empty() {

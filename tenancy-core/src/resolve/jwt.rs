@@ -60,7 +60,7 @@ impl JwtClaimResolver {
 
 impl TenantResolver for JwtClaimResolver {
     fn resolve(&self, req: &RequestView<'_>) -> Result<Option<TenantKey>, ResolveError> {
-        let Some(token) = bearer_token(req.headers()).map_err(ResolveError::InvalidToken)? else {
+        let Some(token) = bearer_token(req).map_err(ResolveError::InvalidToken)? else {
             return Ok(None);
         };
         let claims = self

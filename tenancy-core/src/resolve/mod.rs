@@ -18,7 +18,7 @@ mod subdomain;
 
 use std::fmt;
 
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderName, StatusCode};
 
 pub use chain::ResolverChain;
 pub use header::HeaderResolver;
@@ -28,6 +28,7 @@ pub use path::PathResolver;
 pub use subdomain::SubdomainResolver;
 
 use crate::jwt::JwtError;
+use crate::request::visible_ascii;
 use crate::{RequestView, SlugError, SlugPolicy, TenantId, TenantKey, TenantSlug};
 
 /// Reads one source of a request and names the tenant it selects.
@@ -227,20 +228,19 @@ pub(crate) fn parse_key(
 /// The single value of header `name`: `None` when absent, an error when repeated or not visible
 /// ASCII.
 pub(crate) fn single_header<'a>(
-    headers: &'a HeaderMap,
+    req: &RequestView<'a>,
     name: &HeaderName,
 ) -> Result<Option<&'a str>, ResolveError> {
-    let mut values = headers.get_all(name).iter();
+    let mut values = req.header_values(name);
     let Some(first) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
         return Err(ResolveError::DuplicateHeader { name: name.clone() });
     }
-    first
-        .to_str()
+    visible_ascii(first)
         .map(Some)
-        .map_err(|_| ResolveError::MalformedHeader { name: name.clone() })
+        .ok_or_else(|| ResolveError::MalformedHeader { name: name.clone() })
 }
 
 impl fmt::Display for Selection {

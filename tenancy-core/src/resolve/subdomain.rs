@@ -6,6 +6,7 @@ use http::HeaderName;
 use http::header::{FORWARDED, HOST};
 
 use super::{ConfigError, ResolveError, TenantResolver, shown, single_header};
+use crate::request::visible_ascii;
 use crate::{RequestView, SlugPolicy, TenantKey, TenantSlug};
 
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -171,7 +172,7 @@ impl SubdomainResolver {
         {
             return normalize_host(forwarded).map(Some);
         }
-        let header = single_header(req.headers(), &HOST)?;
+        let header = single_header(req, &HOST)?;
         match (req.authority(), header) {
             (None, None) => Ok(None),
             (Some(h), None) | (None, Some(h)) => normalize_host(h).map(Some),
@@ -203,14 +204,12 @@ impl TenantResolver for SubdomainResolver {
 /// The forwarded host set by the adjacent (trusted) proxy, from the last element of
 /// `X-Forwarded-Host` and of `Forwarded`; both present and different is an error.
 fn forwarded_host<'a>(req: &RequestView<'a>) -> Result<Option<&'a str>, ResolveError> {
-    let headers = req.headers();
     let last_value = |name: &HeaderName| -> Result<Option<&'a str>, ResolveError> {
-        match headers.get_all(name).iter().next_back() {
+        match req.header_values(name).last() {
             None => Ok(None),
-            Some(v) => v
-                .to_str()
+            Some(v) => visible_ascii(v)
                 .map(Some)
-                .map_err(|_| ResolveError::MalformedHeader { name: name.clone() }),
+                .ok_or_else(|| ResolveError::MalformedHeader { name: name.clone() }),
         }
     };
     let xfh = last_value(&X_FORWARDED_HOST)?

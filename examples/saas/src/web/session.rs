@@ -36,10 +36,21 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 /// The value of cookie `name` in `headers`, if any.
 pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    cookie_in(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .map(HeaderValue::as_bytes),
+        name,
+    )
+}
+
+/// The value of cookie `name` in the `Cookie` header values `values`, if any. A value that is not
+/// visible ASCII is skipped (as `HeaderValue::to_str` refuses it).
+fn cookie_in<'h>(values: impl Iterator<Item = &'h [u8]>, name: &str) -> Option<&'h str> {
+    values
+        .filter(|v| v.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)))
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
@@ -91,7 +102,8 @@ impl SessionAuthenticator {
 impl SessionAuthenticator {
     /// The cookie is a signed token: checking it needs no I/O.
     fn check(&self, req: &RequestView<'_>) -> Option<Principal> {
-        let token = cookie(req.headers(), SESSION_COOKIE)?;
+        // The cheap accessor: no `http` map is built for adapters with other header types.
+        let token = cookie_in(req.header_values(&header::COOKIE), SESSION_COOKIE)?;
         let claims = self.verifier.verify(token).ok()?;
         claims
             .subject()
