@@ -84,6 +84,12 @@ where
 
 #[actix_web::main]
 async fn main() {
+    // A production-like subscriber for both sides of the comparison (as the axum bench): INFO
+    // and above, so the middleware's DEBUG span stays disabled. Without any subscriber, tracing
+    // would hand every span to the `log` crate instead.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .init();
     let (iters, rounds) = (
         setting("OVERHEAD_ITERS", 100_000),
         setting("OVERHEAD_ROUNDS", 5),

@@ -15,13 +15,17 @@ use crate::middleware::MiddlewareRan;
 use crate::rejection::TenancyRejection;
 
 /// The middleware's outcome for this request: `Err` when the middleware did not run.
+/// A scoped request without a policy carries only the scope (one extension fewer on the hot
+/// path); every other request carries [`MiddlewareRan`].
 fn lookup(req: &HttpRequest) -> Result<(Option<TenantScope>, MiddlewareRan), TenancyRejection> {
     let ext = req.extensions();
-    let ran = ext
-        .get::<MiddlewareRan>()
-        .cloned()
-        .ok_or(TenancyRejection::new(Refusal::MISSING_LAYER))?;
-    Ok((ext.get::<TenantScope>().cloned(), ran))
+    let scope = ext.get::<TenantScope>().cloned();
+    let ran = match (ext.get::<MiddlewareRan>(), &scope) {
+        (Some(ran), _) => ran.clone(),
+        (None, Some(_)) => MiddlewareRan { policy: None },
+        (None, None) => return Err(TenancyRejection::new(Refusal::MISSING_LAYER)),
+    };
+    Ok((scope, ran))
 }
 
 pub(crate) fn scope_of(

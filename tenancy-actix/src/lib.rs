@@ -63,7 +63,7 @@ mod rejection;
 mod tx;
 
 pub use extract::{CurrentTenant, OptionalTenant, RequirePermission, RequireRole};
-pub use middleware::{TenancyMiddleware, TenancyService};
+pub use middleware::{TenancyFuture, TenancyMiddleware, TenancyService};
 pub use rejection::TenancyRejection;
 pub use tenancy_core;
 #[cfg(feature = "sqlx")]

@@ -1,19 +1,21 @@
 //! The middleware: [`TenancyMiddleware`] (the `Transform`, a builder) and [`TenancyService`].
 
 use std::fmt;
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::LocalBoxFuture;
+use pin_project_lite::pin_project;
 use tenancy_core::{
-    HeaderSource, PipelineError, PipelineOutcome, Policy, Refusal, RequestView, TenantPipeline,
-    in_scope, record_scope_on_current_span, record_scope_on_span,
+    HeaderSource, PipelineError, PipelineOutcome, Policy, Refusal, RequestView, ScopedFuture,
+    TenantPipeline, in_scope, record_scope_on_current_span, record_scope_on_span,
 };
-use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::rejection::refusal_response;
@@ -131,23 +133,68 @@ impl<S> fmt::Debug for TenancyService<S> {
     }
 }
 
+/// How many headers [`ActixHeaders`] indexes on the stack; a request with more is read by
+/// scanning actix's map.
+const INDEXED: usize = 8;
+
 /// The request's headers as the pipeline reads them: actix's own map (actix-web 4 uses `http` 0.2
 /// types), read in place. Only [`RequestView::headers`] copies them into an `http` 1.x map, on its
 /// first call.
 ///
 /// actix's `HeaderMap::get` with a `&str` parses the name into a new `HeaderName` (allocating
-/// for names that are not standard), so [`nth`](HeaderSource::nth) scans the names instead,
-/// comparing them (all lowercase) as strings, and then looks the values up by the name found. Values `http::HeaderValue::from_bytes` would reject
-/// are skipped, as by the copy into an `http` 1.x map: both ways see the same values.
-struct ActixHeaders<'a>(&'a actix_web::http::header::HeaderMap);
+/// for names that are not standard), so the names are compared as strings (all lowercase)
+/// instead: one walk over actix's map builds a small index of (name, value) pairs on the stack,
+/// which every lookup of the request then scans (a request with more than [`INDEXED`] header
+/// values is read by walking the map on each lookup). Values `http::HeaderValue::from_bytes`
+/// would reject are skipped, as by the copy into an `http` 1.x map: both ways see the same
+/// values.
+struct ActixHeaders<'a> {
+    map: &'a actix_web::http::header::HeaderMap,
+    index: [(&'a str, &'a [u8]); INDEXED],
+    /// Entries of `index` in use, or `None` when the map has more values than fit.
+    indexed: Option<usize>,
+}
+
+impl<'a> ActixHeaders<'a> {
+    fn new(map: &'a actix_web::http::header::HeaderMap) -> Self {
+        let mut index = [("", &[][..]); INDEXED];
+        let mut n = 0;
+        for (name, value) in map.iter() {
+            if n == INDEXED {
+                return Self {
+                    map,
+                    index,
+                    indexed: None,
+                };
+            }
+            index[n] = (name.as_str(), value.as_bytes());
+            n += 1;
+        }
+        Self {
+            map,
+            index,
+            indexed: Some(n),
+        }
+    }
+}
 
 impl ActixHeaders<'_> {
-    fn values<'s, 'n>(&'s self, name: &'n str) -> impl Iterator<Item = &'s [u8]> + use<'s, 'n> {
-        self.0
-            .iter()
-            .filter(move |(n, _)| n.as_str() == name)
-            .map(|(_, v)| v.as_bytes())
-            .filter(|v| valid_value(v))
+    /// Calls `f` with each value of `name` that `http` 1.x accepts, in order, until it returns
+    /// `true`.
+    fn each<'s>(&'s self, name: &str, mut f: impl FnMut(&'s [u8]) -> bool) {
+        if let Some(len) = self.indexed {
+            for &(k, v) in &self.index[..len] {
+                if k.len() == name.len() && k == name && valid_value(v) && f(v) {
+                    return;
+                }
+            }
+        } else {
+            for (k, v) in self.map.iter() {
+                if k.as_str() == name && valid_value(v.as_bytes()) && f(v.as_bytes()) {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -159,19 +206,41 @@ fn valid_value(value: &[u8]) -> bool {
 
 impl HeaderSource for ActixHeaders<'_> {
     fn nth(&self, name: &str, n: usize) -> Option<&[u8]> {
-        self.values(name).nth(n)
+        let (mut seen, mut found) = (0, None);
+        self.each(name, |v| {
+            if seen == n {
+                found = Some(v);
+                return true;
+            }
+            seen += 1;
+            false
+        });
+        found
+    }
+
+    fn first_and_more(&self, name: &str) -> (Option<&[u8]>, bool) {
+        let (mut first, mut more) = (None, false);
+        self.each(name, |v| {
+            if first.is_some() {
+                more = true;
+                return true;
+            }
+            first = Some(v);
+            false
+        });
+        (first, more)
     }
 
     fn len(&self) -> usize {
-        self.0
+        self.map
             .iter()
             .filter(|(_, v)| valid_value(v.as_bytes()))
             .count()
     }
 
     fn to_header_map(&self) -> http::HeaderMap {
-        let mut map = http::HeaderMap::with_capacity(self.0.len());
-        for (name, value) in self.0.iter() {
+        let mut map = http::HeaderMap::with_capacity(self.map.len());
+        for (name, value) in self.map.iter() {
             if let (Ok(name), Ok(value)) = (
                 http::HeaderName::from_bytes(name.as_str().as_bytes()),
                 http::HeaderValue::from_bytes(value.as_bytes()),
@@ -190,17 +259,17 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+    type Future = TenancyFuture<S::Future, B>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let span = tracing::debug_span!("tenancy.request", tenant_id = Empty, tenant_slug = Empty);
         // The hot path: every step answers at once (cache hits), so the outcome is applied and
-        // the inner service called right here, without the pipeline's future.
+        // the inner service called right here, with no boxed future.
         let now = {
             let _entered = span.enter();
-            let (source, map) = (ActixHeaders(req.headers()), OnceLock::new());
+            let (source, map) = (ActixHeaders::new(req.headers()), OnceLock::new());
             self.pipeline.run_now(&view_of(&req, &source, &map))
         };
         if let Some(outcome) = now {
@@ -208,31 +277,52 @@ where
                 // The caller's span is the current one here (ours is entered only in blocks).
                 record_scope_on_current_span(scope);
             }
-            let next = {
+            let kind = {
                 let _entered = span.enter();
-                apply(&*self.service, req, outcome, self.policy.clone(), &span)
+                apply(&*self.service, req, outcome, self.policy.as_ref(), &span)
             };
-            return Box::pin(next.instrument(span));
+            return TenancyFuture { kind, span };
         }
+        self.call_slow(req, span)
+    }
+}
 
+impl<S> TenancyService<S> {
+    /// A store must be awaited: the pipeline and the inner service run in one boxed future. Out
+    /// of line, so the cached path stays short in the instruction cache.
+    #[inline(never)]
+    fn call_slow<B>(&self, req: ServiceRequest, span: tracing::Span) -> TenancyFuture<S::Future, B>
+    where
+        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>
+            + 'static,
+        B: MessageBody + 'static,
+    {
         let service = self.service.clone();
         let pipeline = self.pipeline.clone();
         let policy = self.policy.clone();
+        // The future runs later, under whatever span polls it: keep the caller's span.
         let parent = tracing::Span::current();
         let record = span.clone();
-        Box::pin(
-            async move {
-                let outcome = {
-                    let (source, map) = (ActixHeaders(req.headers()), OnceLock::new());
-                    pipeline.run(&view_of(&req, &source, &map)).await
-                };
-                if let Ok(PipelineOutcome::Scoped(scope)) = &outcome {
-                    record_scope_on_span(scope, &parent);
-                }
-                apply(&*service, req, outcome, policy, &record).await
+        let future = Box::pin(async move {
+            let outcome = {
+                let (source, map) = (ActixHeaders::new(req.headers()), OnceLock::new());
+                pipeline.run(&view_of(&req, &source, &map)).await
+            };
+            if let Ok(PipelineOutcome::Scoped(scope)) = &outcome {
+                record_scope_on_span(scope, &parent);
             }
-            .instrument(span),
-        )
+            let kind = apply(&*service, req, outcome, policy.as_ref(), &record);
+            // Already polled inside the span (by the outer future).
+            TenancyFuture {
+                kind,
+                span: tracing::Span::none(),
+            }
+            .await
+        });
+        TenancyFuture {
+            kind: Kind::Slow { future },
+            span,
+        }
     }
 }
 
@@ -251,34 +341,33 @@ fn view_of<'a>(
 
 /// Puts the pipeline's outcome into the request and calls the inner service (or answers the
 /// refusal): the one place that does so, for the immediate and the awaited path alike. The inner
-/// service is called before this returns; the returned future only awaits its response.
+/// service is called before this returns.
 fn apply<S, B>(
     service: &S,
     req: ServiceRequest,
     outcome: Result<PipelineOutcome, PipelineError>,
-    policy: Option<Arc<Policy>>,
+    policy: Option<&Arc<Policy>>,
     span: &tracing::Span,
-) -> LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
+) -> Kind<S::Future, B>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    req.extensions_mut().insert(MiddlewareRan { policy });
+    // A scoped request without a policy needs no marker: the scope itself says the middleware
+    // ran (see `extract::lookup`).
+    if policy.is_some() || !matches!(outcome, Ok(PipelineOutcome::Scoped(_))) {
+        req.extensions_mut().insert(MiddlewareRan {
+            policy: policy.cloned(),
+        });
+    }
     match outcome {
-        Err(err) => {
-            let res = refusal_response(Refusal::from(&err));
-            let res = req.into_response(res).map_into_right_body();
-            Box::pin(std::future::ready(Ok(res)))
-        }
+        Err(err) => refused(req, &err),
         Ok(PipelineOutcome::Scoped(scope)) => {
             record_scope_on_span(&scope, span);
             req.extensions_mut().insert(scope.clone());
-            let fut = service.call(req);
-            Box::pin(async move {
-                in_scope(scope, fut)
-                    .await
-                    .map(ServiceResponse::map_into_left_body)
-            })
+            Kind::Scoped {
+                future: in_scope(scope, service.call(req)),
+            }
         }
         Ok(PipelineOutcome::NoTenant {
             principal,
@@ -293,9 +382,112 @@ where
                     ext.insert(p);
                 }
             }
-            let fut = service.call(req);
-            Box::pin(async move { fut.await.map(ServiceResponse::map_into_left_body) })
+            Kind::Unscoped {
+                future: service.call(req),
+            }
         }
+    }
+}
+
+/// The refusal response (the rare path: out of the hot path's cache lines).
+#[cold]
+#[inline(never)]
+fn refused<F, B>(req: ServiceRequest, err: &PipelineError) -> Kind<F, B> {
+    let res = refusal_response(Refusal::from(err));
+    Kind::Refused {
+        response: Some(req.into_response(res).map_into_right_body()),
+    }
+}
+
+/// The boxed future of a request the pipeline could not answer at once (a cache miss).
+type SlowFuture<B> =
+    LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>;
+
+pin_project! {
+    /// The future returned by [`TenancyService`]: the inner service's future (inside the tenant
+    /// scope when there is one), a refusal, or — when the pipeline had to wait for a store — a
+    /// boxed future that runs the pipeline and then the inner service. Polled inside the
+    /// request's `tenancy.request` span.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use actix_web::{App, HttpResponse, test, web};
+    /// use tenancy_actix::TenancyMiddleware;
+    /// use tenancy_core::{InMemoryMembershipStore, InMemoryTenantStore, TenantPipeline};
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(InMemoryTenantStore::new()),
+    ///     Arc::new(InMemoryMembershipStore::new()),
+    /// );
+    /// let app = test::init_service(
+    ///     App::new()
+    ///         .wrap(TenancyMiddleware::new(Arc::new(pipeline)))
+    ///         .route("/", web::get().to(|| async { HttpResponse::Ok().finish() })),
+    /// )
+    /// .await;
+    /// // `call_service` awaits a `TenancyFuture` (no tenant selected: the handler runs unscoped).
+    /// let res = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+    /// assert_eq!(res.status(), 200);
+    /// # });
+    /// ```
+    pub struct TenancyFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+        span: tracing::Span,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        /// Refused before the inner service was called.
+        Refused { response: Option<ServiceResponse<EitherBody<B>>> },
+        /// A tenant scope: the inner future runs with it as the task-local scope.
+        Scoped { #[pin] future: ScopedFuture<F> },
+        /// No tenant selected.
+        Unscoped { #[pin] future: F },
+        /// The pipeline needed to wait: everything happens in here.
+        Slow { future: SlowFuture<B> },
+    }
+}
+
+impl<F, B> Future for TenancyFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        match this.kind.project() {
+            // Polled again after completion: stay pending rather than panic.
+            KindProj::Refused { response } => response
+                .take()
+                .map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
+            KindProj::Scoped { future } => future
+                .poll(cx)
+                .map(|r| r.map(ServiceResponse::map_into_left_body)),
+            KindProj::Unscoped { future } => future
+                .poll(cx)
+                .map(|r| r.map(ServiceResponse::map_into_left_body)),
+            KindProj::Slow { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for TenancyFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Refused { .. } => "refused",
+            Kind::Scoped { .. } => "scoped",
+            Kind::Unscoped { .. } => "unscoped",
+            Kind::Slow { .. } => "slow",
+        };
+        f.debug_struct("TenancyFuture")
+            .field("kind", &kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -334,7 +526,7 @@ mod tests {
             (1, b"other".to_vec()),
             (4, "caf\u{e9}".as_bytes().to_vec()),
         ]);
-        let source = ActixHeaders(&map);
+        let source = ActixHeaders::new(&map);
         assert_eq!(source.nth("x-tenant", 0), Some(&b"acme"[..]));
         assert_eq!(source.nth("x-tenant", 1), Some(&b"other"[..]));
         assert_eq!(source.nth("x-tenant", 2), None);
@@ -362,9 +554,9 @@ mod tests {
         /// The source answers as the `http` 1.x map it builds (the map the middleware used to
         /// build for every request) does.
         #[test]
-        fn answers_as_the_copied_map(list in proptest::collection::vec((0usize..5, value()), 0..10)) {
+        fn answers_as_the_copied_map(list in proptest::collection::vec((0usize..5, value()), 0..20)) {
             let map = actix_map(&list);
-            let source = ActixHeaders(&map);
+            let source = ActixHeaders::new(&map);
             let copy = source.to_header_map();
             let cell = OnceLock::new();
             let a = RequestView::with_header_source("/", &source, &cell);
@@ -377,6 +569,12 @@ mod tests {
                 prop_assert_eq!(
                     a.header_values(&name).collect::<Vec<_>>(),
                     b.header_values(&name).collect::<Vec<_>>()
+                );
+                // The one-pass duplicate check, over the stack index (up to `INDEXED` values)
+                // and over actix's map (more).
+                prop_assert_eq!(
+                    source.first_and_more(name.as_str()),
+                    HeaderSource::first_and_more(&copy, name.as_str())
                 );
             }
             prop_assert!(cell.get().is_none());

@@ -71,6 +71,17 @@ pub trait HeaderSource: Sync {
 
     /// The headers as an `http` 1.x map, for [`RequestView::headers`].
     fn to_header_map(&self) -> HeaderMap;
+
+    /// The first value of header `name` (lowercase) and whether a second one follows: what a
+    /// reader that refuses duplicated headers (`Host`, `X-Tenant`, `Authorization`) needs. The
+    /// provided method calls [`nth`](Self::nth) twice; a source that can answer in one pass
+    /// overrides it.
+    fn first_and_more(&self, name: &str) -> (Option<&[u8]>, bool) {
+        match self.nth(name, 0) {
+            None => (None, false),
+            first => (first, self.nth(name, 1).is_some()),
+        }
+    }
 }
 
 /// An `http` 1.x map is a source too (its own lookups are used; this impl is for code generic
@@ -286,6 +297,18 @@ impl<'a> RequestView<'a> {
         match self.headers {
             Headers::Map(map) => map.get(name).map(HeaderValue::as_bytes),
             Headers::Source { source, .. } => source.nth(name.as_str(), 0),
+        }
+    }
+
+    /// The first value of `name` and whether a second one follows (duplicated-header checks).
+    pub(crate) fn first_and_more(&self, name: &HeaderName) -> (Option<&'a [u8]>, bool) {
+        match self.headers {
+            Headers::Map(map) => {
+                let mut values = map.get_all(name).iter();
+                let first = values.next().map(HeaderValue::as_bytes);
+                (first, first.is_some() && values.next().is_some())
+            }
+            Headers::Source { source, .. } => source.first_and_more(name.as_str()),
         }
     }
 

@@ -86,13 +86,11 @@ fn env_or(name: &str, default: usize) -> usize {
 /// An API-key style authenticator: one comparison, the cheapest realistic authenticator. It needs
 /// no I/O, so it answers at once and the adapters take their synchronous path.
 fn api_key(user: UserId) -> impl Authenticator {
-    authenticator_fn(
-        move |req: &RequestView<'_>| match req.headers().get(&X_API_KEY) {
-            None => Ok(None),
-            Some(v) if v.as_bytes() == API_KEY.as_bytes() => Ok(Some(Principal::user(user))),
-            Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
-        },
-    )
+    authenticator_fn(move |req: &RequestView<'_>| match req.header(&X_API_KEY) {
+        None => Ok(None),
+        Some(v) if v == API_KEY.as_bytes() => Ok(Some(Principal::user(user))),
+        Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
+    })
 }
 
 fn pipeline(user: UserId, authenticator: Arc<dyn Authenticator>) -> Arc<TenantPipeline> {

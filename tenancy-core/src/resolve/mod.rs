@@ -231,11 +231,11 @@ pub(crate) fn single_header<'a>(
     req: &RequestView<'a>,
     name: &HeaderName,
 ) -> Result<Option<&'a str>, ResolveError> {
-    let mut values = req.header_values(name);
-    let Some(first) = values.next() else {
+    let (first, more) = req.first_and_more(name);
+    let Some(first) = first else {
         return Ok(None);
     };
-    if values.next().is_some() {
+    if more {
         return Err(ResolveError::DuplicateHeader { name: name.clone() });
     }
     visible_ascii(first)
