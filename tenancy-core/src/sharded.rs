@@ -23,7 +23,7 @@ type Shard<K, V> = RwLock<HashTable<(K, V)>>;
 ///
 /// A key is hashed once per operation: the one hash picks the shard and finds the entry in it.
 pub(crate) struct ShardedMap<K, V> {
-    shards: Box<[Shard<K, V>]>,
+    shards: [Shard<K, V>; SHARDS],
     hasher: foldhash::fast::RandomState,
     shard_capacity: usize,
 }
@@ -32,7 +32,7 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
     /// A map of at most `capacity` entries (at least one per shard).
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            shards: std::array::from_fn(|_| RwLock::default()),
             hasher: foldhash::fast::RandomState::default(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
         }
@@ -88,7 +88,7 @@ impl<K: Hash + Eq, V: Clone> ShardedMap<K, V> {
 
     #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     pub(crate) fn clear(&self) {
-        for shard in &*self.shards {
+        for shard in &self.shards {
             shard
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
