@@ -172,16 +172,15 @@ where
 
         // The hot path: every step answers at once (cache hits), so the inner service is called
         // right here, the service that was made ready (tower's contract), and no future is boxed.
-        let now = {
+        let verdict = {
             let _entered = span.enter();
-            let view = RequestView::from_request(&req).with_peer(peer(&req));
-            self.pipeline.run_now(&view)
-        };
-        if let Some(outcome) = now {
-            let verdict = {
-                let _entered = span.enter();
-                prepare(&mut req, outcome, self.policy.as_ref(), &[&span])
+            let now = {
+                let view = RequestView::from_request(&req).with_peer(peer(&req));
+                self.pipeline.run_now(&view)
             };
+            now.map(|outcome| prepare(&mut req, outcome, self.policy.as_ref(), &[&span]))
+        };
+        if let Some(verdict) = verdict {
             // Each arm builds the response future where it is returned (fewer moves of the
             // inner future, which can be large).
             return match verdict {

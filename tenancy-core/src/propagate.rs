@@ -2,7 +2,7 @@
 //!
 //! Two tools, for two situations:
 //!
-//! - **Inside one process, same request:** a tokio task-local holds the current [`TenantScope`].
+//! - **Inside one process, same request:** a task-local holds the current [`TenantScope`].
 //!   [`in_scope`] (or [`TenantScope::scope_future`]) runs a future with the scope attached;
 //!   [`try_current`] reads it and fails closed with [`NoScopeError`] when there is none.
 //! - **Across a queue or a restart:** a [`TenantRef`] is a serialisable *reference* to a scope
@@ -15,21 +15,126 @@
 //! prefer passing `&TenantScope` explicitly where you can. Database access still needs a
 //! transaction opened from the scope; the task-local never reaches the database by itself.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
 use serde::{Deserialize, Serialize};
 
 use crate::scope::{AuthorizeError, authorize_as};
 use crate::store::{MembershipStore, TenantKey, TenantStore};
 use crate::{PrincipalKind, TenantId, TenantScope, UserId};
 
-tokio::task_local! {
-    static CURRENT_SCOPE: TenantScope;
+thread_local! {
+    /// The scope of the [`ScopedFuture`] being polled on this thread (a task-local: each
+    /// `ScopedFuture` swaps its scope in for the duration of its poll, and back out after).
+    ///
+    /// A `Cell`, not a `RefCell`: it is only ever swapped or briefly taken and put back, never
+    /// borrowed while other code runs, so no access can find it busy.
+    static CURRENT_SCOPE: Cell<Option<TenantScope>> = const { Cell::new(None) };
 }
 
-/// A future running with a [`TenantScope`] attached; see [`in_scope`].
-pub type ScopedFuture<F> = tokio::task::futures::TaskLocalFuture<TenantScope, F>;
+pin_project! {
+    /// A future running with a [`TenantScope`] attached; see [`in_scope`].
+    ///
+    /// While it is polled (and while the inner future is dropped) the scope is the current one
+    /// for [`try_current`]; the scope that was current before (an outer `ScopedFuture`'s, or none)
+    /// is restored afterwards, also when the inner future panics.
+    ///
+    /// ```
+    /// use tenancy_core::{authorize, in_scope, try_current, InMemoryMembershipStore,
+    ///     InMemoryTenantStore, Role, ScopedFuture, Tenant, TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let tenants = InMemoryTenantStore::new();
+    /// # let members = InMemoryMembershipStore::new();
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// let fut: ScopedFuture<_> = in_scope(scope, async { try_current().map(|s| s.tenant_id()) });
+    /// assert_eq!(fut.await.unwrap(), acme.id);
+    /// assert!(try_current().is_err()); // not past the future
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct ScopedFuture<F> {
+        // This future's scope while it is not polled; while it is, whatever was current before.
+        slot: Option<TenantScope>,
+        // `None` once the inner future completed (it is dropped then, inside the scope).
+        #[pin]
+        future: Option<F>,
+    }
+
+    impl<F> PinnedDrop for ScopedFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut future = this.future;
+            if future.is_some() {
+                // The inner future's destructor runs inside the scope too.
+                with_slot(this.slot, || future.set(None));
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for ScopedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut future = this.future;
+        with_slot(this.slot, || {
+            // Polled again after completion: stay pending rather than panic.
+            let Some(inner) = future.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            let out = inner.poll(cx);
+            if out.is_ready() {
+                future.set(None);
+            }
+            out
+        })
+    }
+}
+
+impl<F> fmt::Debug for ScopedFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedFuture")
+            .field("scope", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `f` with the scope in `slot` as the current one, then puts it back (also on unwind).
+#[inline]
+fn with_slot<R>(slot: &mut Option<TenantScope>, f: impl FnOnce() -> R) -> R {
+    /// Swaps the scopes back when dropped.
+    struct Restore<'a>(&'a mut Option<TenantScope>);
+    impl Drop for Restore<'_> {
+        #[inline]
+        fn drop(&mut self) {
+            swap_current(self.0);
+        }
+    }
+    swap_current(slot);
+    let _restore = Restore(slot);
+    f()
+}
+
+/// Exchanges `slot` with the current scope. When the thread's storage is already gone (thread
+/// exit) nothing is exchanged: the future then runs without a scope and `try_current` fails
+/// closed, as it does everywhere on that thread.
+#[inline]
+fn swap_current(slot: &mut Option<TenantScope>) {
+    let _ = CURRENT_SCOPE.try_with(|current| {
+        let mine = slot.take();
+        *slot = current.replace(mine);
+    });
+}
 
 /// Runs `fut` with `scope` as the current tenant scope (readable with [`try_current`]).
 ///
@@ -38,7 +143,7 @@ pub type ScopedFuture<F> = tokio::task::futures::TaskLocalFuture<TenantScope, F>
 ///
 /// # Pitfall: `tokio::spawn` does not inherit the scope
 ///
-/// Task-locals belong to the *future* they wrap, not to the thread or the runtime. A future
+/// The scope belongs to the *future* it wraps, not to the thread or the runtime. A future
 /// handed to `tokio::spawn` (or `spawn_blocking`, `JoinSet::spawn`, a thread pool) starts with no
 /// scope, and [`try_current`] inside it returns `Err(NoScopeError)`. That is deliberate (no scope
 /// means no tenant, never "the last tenant this thread saw"); wrap the spawned future explicitly:
@@ -78,7 +183,10 @@ pub type ScopedFuture<F> = tokio::task::futures::TaskLocalFuture<TenantScope, F>
 /// prefer passing `&TenantScope` explicitly where you can. Database access still needs a
 /// transaction opened from the scope; the task-local never reaches the database by itself.
 pub fn in_scope<F: Future>(scope: TenantScope, fut: F) -> ScopedFuture<F> {
-    CURRENT_SCOPE.scope(scope, fut)
+    ScopedFuture {
+        slot: Some(scope),
+        future: Some(fut),
+    }
 }
 
 /// The tenant scope of the current task, or [`NoScopeError`] outside [`in_scope`].
@@ -88,15 +196,26 @@ pub fn in_scope<F: Future>(scope: TenantScope, fut: F) -> ScopedFuture<F> {
 /// ```
 pub fn try_current() -> Result<TenantScope, NoScopeError> {
     CURRENT_SCOPE
-        .try_with(TenantScope::clone)
-        .map_err(|_| NoScopeError { _private: () })
+        .try_with(|current| {
+            let scope = current.take();
+            let copy = scope.clone();
+            current.set(scope);
+            copy
+        })
+        .ok()
+        .flatten()
+        .ok_or(NoScopeError { _private: () })
 }
 
-/// Runs `f` with a reference to the current scope, without cloning it.
+/// Runs `f` with a reference to the current scope, or fails with [`NoScopeError`] outside
+/// [`in_scope`]. `f` gets its own handle on the scope (cheap: a reference count), so it may call
+/// [`try_current`] or poll other scoped futures itself.
+///
+/// ```
+/// assert!(tenancy_core::with_current(|s| s.tenant_id()).is_err());
+/// ```
 pub fn with_current<R>(f: impl FnOnce(&TenantScope) -> R) -> Result<R, NoScopeError> {
-    CURRENT_SCOPE
-        .try_with(f)
-        .map_err(|_| NoScopeError { _private: () })
+    try_current().map(|scope| f(&scope))
 }
 
 impl TenantScope {

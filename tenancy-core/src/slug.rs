@@ -207,10 +207,7 @@ impl SlugPolicy {
         if s.len() < 3 || s.len() > 63 {
             return Err(SlugError::Length(shown()));
         }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
+        if !s.bytes().all(|b| SLUG_BYTES[usize::from(b)]) {
             return Err(SlugError::Charset(shown()));
         }
         if s.starts_with('-') || s.ends_with('-') {
@@ -220,9 +217,27 @@ impl SlugPolicy {
         if self.is_reserved_lowercase(s) {
             return Err(SlugError::Reserved(shown()));
         }
-        Ok(TenantSlug(SmolStr::new(s)))
+        // Nearly every slug fits inline: copy it without `SmolStr::new`'s general dispatch.
+        Ok(TenantSlug(if s.len() <= SmolStr::INLINE_CAP {
+            SmolStr::new_inline(s)
+        } else {
+            SmolStr::new(s)
+        }))
     }
 }
+
+/// The bytes a slug may contain (`a-z`, `0-9`, `-`), as a table: one lookup per byte.
+const SLUG_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // b < 256
+        let c = b as u8;
+        table[b] = c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-';
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

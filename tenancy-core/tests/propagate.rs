@@ -225,3 +225,55 @@ async fn run_attaches_the_scope_and_does_not_run_refused_jobs() {
     assert!(res.is_err());
     assert!(!ran, "the job closure is not even called");
 }
+
+#[tokio::test]
+async fn a_panicking_poll_restores_the_outer_scope() {
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::task::{Context, Waker};
+
+    let w = world();
+    let sa = w.scope(&w.a, w.alice).await;
+    let sb = w.scope(&w.b, w.bob).await;
+    let after = in_scope(sa, async move {
+        let mut inner = Box::pin(in_scope(sb, async {
+            assert!(try_current().is_ok());
+            panic!("handler panicked");
+        }));
+        let mut cx = Context::from_waker(Waker::noop());
+        let res = catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(&mut cx)));
+        assert!(res.is_err());
+        try_current().unwrap().tenant_id()
+    })
+    .await;
+    assert_eq!(after, w.a.id, "the outer scope is back after the panic");
+    assert!(try_current().is_err());
+}
+
+#[tokio::test]
+async fn the_inner_future_is_dropped_inside_its_scope() {
+    use std::future::Future;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Waker};
+
+    struct Probe(Arc<Mutex<Option<TenantId>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = try_current().ok().map(|s| s.tenant_id());
+        }
+    }
+
+    let w = world();
+    let seen = Arc::new(Mutex::new(None));
+    let probe = Probe(seen.clone());
+    let mut fut = Box::pin(in_scope(w.scope(&w.b, w.bob).await, async move {
+        let _probe = probe;
+        std::future::pending::<()>().await;
+    }));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    // Dropped unfinished, outside any scope: the inner future's destructor still sees B.
+    drop(fut);
+    assert_eq!(*seen.lock().unwrap(), Some(w.b.id));
+    assert!(try_current().is_err());
+}
