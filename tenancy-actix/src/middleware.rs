@@ -201,7 +201,10 @@ impl ActixHeaders<'_> {
 /// Whether `http` 1.x accepts `value` as a header value (`HeaderValue::from_bytes`, without its
 /// copy). actix's HTTP/1 parser stores values without this check.
 fn valid_value(value: &[u8]) -> bool {
-    value.iter().all(|&b| (b >= 32 && b != 127) || b == b'\t')
+    // No early exit: the loop is vectorised (a bearer token is hundreds of bytes).
+    !value.iter().fold(false, |invalid, &b| {
+        invalid | !((b >= 32 && b != 127) || b == b'\t')
+    })
 }
 
 impl HeaderSource for ActixHeaders<'_> {

@@ -126,10 +126,15 @@ enum Headers<'a> {
 /// The value as `&str` when every byte is visible ASCII (or a tab): exactly what
 /// [`HeaderValue::to_str`] accepts.
 pub(crate) fn visible_ascii(value: &[u8]) -> Option<&str> {
-    if value.iter().all(|&b| (32..127).contains(&b) || b == b'\t') {
-        std::str::from_utf8(value).ok()
-    } else {
+    // No early exit: the loop is vectorised (a bearer token is hundreds of bytes, read on every
+    // request).
+    let invalid = value.iter().fold(false, |invalid, &b| {
+        invalid | !(b.wrapping_sub(32) < 95 || b == b'\t')
+    });
+    if invalid {
         None
+    } else {
+        std::str::from_utf8(value).ok()
     }
 }
 
