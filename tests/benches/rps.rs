@@ -23,23 +23,25 @@
 //! client on raw `TcpStream`s (one request in flight per connection); each server has its own
 //! `CONNS` connections, opened once and kept for the whole run.
 //!
-//! How the noise of a shared machine is kept out of the ratios: the run is many short rounds; in
-//! each round every server gets one window of `WINDOW` requests, in an order rotated from round
-//! to round (so no server always runs first or after the same neighbour), and each layered
-//! configuration is divided by its framework's bare server *of the same round*. The report gives
-//! the median of those per-round ratios with its interquartile range, and the ratio of the
-//! totals (all requests / all time). The server's CPU time per request (all server threads,
-//! user and kernel, from `/proc/<pid>/task/<tid>/schedstat`) is reported the same way: time the
-//! server did not get does not count in it.
+//! How the noise of a shared machine is kept out of the ratios: a virtual machine's speed drifts
+//! by tens of percent over seconds, so every layered server is measured in *pairs* of adjacent
+//! short windows (`WINDOW` requests each, tens of milliseconds) with its framework's bare server,
+//! the order within a pair alternating; the pairs of the different layered servers take turns,
+//! round after round. The report gives, per layered server, the median of its per-pair ratios
+//! with the interquartile range, and the ratio of the totals of its pairs. The server's CPU time
+//! per request (all server threads, user and kernel, from `/proc/<pid>/task/<tid>/schedstat`) is
+//! reported the same way: time the server did not get does not count in it. The no-op layer is
+//! the calibration: its ratio shows how far from 1.000 the method reads when both sides do the
+//! same work.
 //!
 //! The servers run on one thread each (axum: a one-worker tokio runtime; actix: one worker), the
 //! client on another thread, so a 2-core machine gives each side one core. Settings
-//! (environment): `RPS_CONNS` (default 32), `RPS_WINDOW` (requests per server per round, default
-//! 4000), `RPS_ROUNDS` (default 40), `RPS_PIN=1` pins the server threads to CPU 0 and the client
-//! to CPU 1 (Linux), `RPS_ONLY=<name>` (one server alone, no report: for instruction counts
-//! under `valgrind --tool=callgrind`; names: bare, api, around, jwt, noop, actix-bare,
-//! actix-api). Every response must be `200` with body `ok`; anything else is counted and the
-//! bench exits non-zero.
+//! (environment): `RPS_CONNS` (default 32), `RPS_WINDOW` (requests per window, default 2000),
+//! `RPS_ROUNDS` (default 40), `RPS_PIN=1` pins the server threads to CPU 0 and the client to
+//! CPU 1 (Linux), `RPS_ONLY=<name>` (one server alone, no report: for instruction counts under
+//! `valgrind --tool=callgrind`; names: bare, api, around, jwt, noop, actix-bare, actix-api).
+//! Every response must be `200` with body `ok`; anything else is counted and the bench exits
+//! non-zero.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -256,12 +258,39 @@ struct Target {
     baseline: usize,
     request: Arc<[u8]>,
     streams: Vec<TcpStream>,
-    /// Per round: requests per second and server CPU nanoseconds per request.
-    rps: Vec<f64>,
-    cpu: Vec<f64>,
-    total_requests: usize,
-    total_time: Duration,
-    total_cpu: u64,
+    /// Every window of this server: requests, seconds, server CPU nanoseconds.
+    windows: Vec<Window>,
+    /// Layered servers: each window next to the window of the bare server it was paired with.
+    pairs: Vec<(Window, Window)>,
+}
+
+/// One measured window.
+#[derive(Clone, Copy)]
+struct Window {
+    requests: usize,
+    secs: f64,
+    cpu_nanos: u64,
+}
+
+impl Window {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu_nanos as f64 / self.requests as f64
+    }
+}
+
+/// Requests per second and CPU nanoseconds per request over many windows.
+fn totals<'a>(windows: impl Iterator<Item = &'a Window>) -> (f64, f64) {
+    let (mut requests, mut secs, mut cpu) = (0, 0f64, 0u64);
+    for w in windows {
+        requests += w.requests;
+        secs += w.secs;
+        cpu += w.cpu_nanos;
+    }
+    (requests as f64 / secs, cpu as f64 / requests as f64)
 }
 
 impl Target {
@@ -289,12 +318,23 @@ impl Target {
             baseline,
             request,
             streams,
-            rps: Vec::new(),
-            cpu: Vec::new(),
-            total_requests: 0,
-            total_time: Duration::ZERO,
-            total_cpu: 0,
+            windows: Vec::new(),
+            pairs: Vec::new(),
         }
+    }
+
+    /// One window of `requests` spread over the connections, measured and recorded. Returns the
+    /// window and the number of failures.
+    async fn measure(&mut self, requests: usize, threads: &ServerThreads) -> (Window, usize) {
+        let before = threads.cpu_nanos();
+        let (secs, failures) = self.window(requests).await;
+        let window = Window {
+            requests: requests / self.streams.len() * self.streams.len(),
+            secs,
+            cpu_nanos: threads.cpu_nanos() - before,
+        };
+        self.windows.push(window);
+        (window, failures)
     }
 
     /// One window of `requests` spread over the connections. Returns (seconds, failures).
@@ -336,7 +376,7 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::new("info,actix_server=warn"))
         .init();
     let conns = env_or("RPS_CONNS", 32);
-    let window = env_or("RPS_WINDOW", 4000);
+    let window = env_or("RPS_WINDOW", 2000);
     let rounds = env_or("RPS_ROUNDS", 40);
     let pin = std::env::var("RPS_PIN").is_ok_and(|v| v == "1");
     let only = std::env::var("RPS_ONLY").ok();
@@ -451,24 +491,29 @@ fn main() {
             failures += t.window(window * 2).await.1;
         }
 
+        // Each layered server is measured in pairs of adjacent windows with its framework's bare
+        // server, in alternating order; the pairs of the different layered servers take turns.
+        let layered: Vec<usize> = (0..targets.len())
+            .filter(|&i| targets[i].baseline != i)
+            .collect();
         for round in 0..rounds {
-            let n = targets.len();
-            let mut secs = vec![0f64; n];
-            for k in 0..n {
-                // Rotated order: each server runs at every position equally often.
-                let i = (round + k) % n;
-                let before = threads.cpu_nanos();
-                let (s, f) = targets[i].window(window).await;
-                let cpu = threads.cpu_nanos() - before;
-                failures += f;
-                secs[i] = s;
-                let t = &mut targets[i];
-                let done = window / conns * conns;
-                t.rps.push(done as f64 / s);
-                t.cpu.push(cpu as f64 / done as f64);
-                t.total_requests += done;
-                t.total_time += Duration::from_secs_f64(s);
-                t.total_cpu += cpu;
+            for (k, &i) in layered.iter().enumerate() {
+                let b = targets[i].baseline;
+                let (layer_first, bare_first) = if (round + k) % 2 == 0 {
+                    let l = targets[i].measure(window, &threads).await;
+                    let b = targets[b].measure(window, &threads).await;
+                    (l, b)
+                } else {
+                    let b = targets[b].measure(window, &threads).await;
+                    let l = targets[i].measure(window, &threads).await;
+                    (l, b)
+                };
+                failures += layer_first.1 + bare_first.1;
+                targets[i].pairs.push((layer_first.0, bare_first.0));
+            }
+            if layered.is_empty() {
+                // One bare server alone (`RPS_ONLY`).
+                failures += targets[0].measure(window, &threads).await.1;
             }
         }
         if only.is_some() {
@@ -477,53 +522,53 @@ fn main() {
         }
 
         println!(
-            "HTTP/1.1 keep-alive over loopback: {conns} connections per server, {rounds} rounds \
-             of {window} requests per server (order rotated each round); one server thread, one \
+            "HTTP/1.1 keep-alive over loopback: {conns} connections per server; {rounds} rounds, \
+             each measuring every layered server against its framework's bare server in two \
+             adjacent windows of {window} requests (alternating order); one server thread, one \
              client thread{}",
             if pin { ", pinned to CPUs 0 and 1" } else { "" }
         );
         println!(
-            "{:<27} {:>8}  {:>27}  {:>7}  {:>10}  {:>27}",
-            "", "req/s", "throughput ratio", "", "server CPU", "CPU ratio (bare / this)"
+            "{:<27} {:>8}  {:>29}  {:>10}  {:>29}",
+            "", "req/s", "throughput ratio", "server CPU", "CPU ratio (bare / this)"
         );
-        for t in &targets {
-            let base = &targets[t.baseline];
-            let rps = t.total_requests as f64 / t.total_time.as_secs_f64();
-            let cpu = t.total_cpu as f64 / t.total_requests as f64;
-            let (ratio, cpu_ratio) = if std::ptr::eq(t, base) {
-                (String::new(), String::new())
-            } else {
-                let ratios: Vec<f64> = t.rps.iter().zip(&base.rps).map(|(a, b)| a / b).collect();
-                let cpu_ratios: Vec<f64> =
-                    t.cpu.iter().zip(&base.cpu).map(|(a, b)| b / a).collect();
-                let base_rps = base.total_requests as f64 / base.total_time.as_secs_f64();
-                let base_cpu = base.total_cpu as f64 / base.total_requests as f64;
-                (
-                    format!(
-                        "{:.3} [{:.3}..{:.3}] {:.3}",
-                        quantile(&ratios, 0.5),
-                        quantile(&ratios, 0.25),
-                        quantile(&ratios, 0.75),
-                        rps / base_rps
-                    ),
-                    format!(
-                        "{:.3} [{:.3}..{:.3}] {:.3}",
-                        quantile(&cpu_ratios, 0.5),
-                        quantile(&cpu_ratios, 0.25),
-                        quantile(&cpu_ratios, 0.75),
-                        base_cpu / cpu
-                    ),
-                )
-            };
+        for (i, t) in targets.iter().enumerate() {
+            let (rps, cpu) = totals(t.windows.iter());
+            if t.baseline == i {
+                println!("{:<27} {rps:>8.0}  {:>29}  {cpu:>7.0} ns", t.name, "");
+                continue;
+            }
+            let ratios: Vec<f64> = t.pairs.iter().map(|(l, b)| l.rps() / b.rps()).collect();
+            let cpu_ratios: Vec<f64> = t
+                .pairs
+                .iter()
+                .map(|(l, b)| b.cpu_per_request() / l.cpu_per_request())
+                .collect();
+            let (pair_rps, pair_cpu) = totals(t.pairs.iter().map(|(l, _)| l));
+            let (bare_rps, bare_cpu) = totals(t.pairs.iter().map(|(_, b)| b));
             println!(
-                "{:<27} {rps:>8.0}  {ratio:>27}  {:>7}  {cpu:>7.0} ns  {cpu_ratio:>27}",
-                t.name, ""
+                "{:<27} {rps:>8.0}  {:>29}  {cpu:>7.0} ns  {:>29}",
+                t.name,
+                format!(
+                    "{:.3} [{:.3}..{:.3}] {:.3}",
+                    quantile(&ratios, 0.5),
+                    quantile(&ratios, 0.25),
+                    quantile(&ratios, 0.75),
+                    pair_rps / bare_rps
+                ),
+                format!(
+                    "{:.3} [{:.3}..{:.3}] {:.3}",
+                    quantile(&cpu_ratios, 0.5),
+                    quantile(&cpu_ratios, 0.25),
+                    quantile(&cpu_ratios, 0.75),
+                    bare_cpu / pair_cpu
+                ),
             );
         }
         println!(
-            "ratios: median of the per-round ratios against the same framework's bare server \
-             [interquartile range], then the ratio of the totals; server CPU: nanoseconds on CPU \
-             per request, all server threads, user and kernel"
+            "ratios: median of the per-pair ratios against the same framework's bare server \
+             [interquartile range], then the ratio of the totals of those pairs; server CPU: \
+             nanoseconds on CPU per request, all server threads, user and kernel"
         );
         println!("failures (responses other than 200 ok): {failures}");
         if failures > 0 {
