@@ -59,10 +59,12 @@ use crate::{
 /// ```
 /// use std::sync::Arc;
 /// use async_trait::async_trait;
-/// use http::{HeaderMap, HeaderValue};
+/// use http::{HeaderMap, HeaderName, HeaderValue};
 /// use tenancy_core::{AuthenticateError, Authenticator, HeaderResolver, InMemoryMembershipStore,
 ///     InMemoryTenantStore, PipelineOutcome, Principal, RequestView, Role, Tenant, TenantId,
 ///     TenantPipeline, UserId};
+///
+/// static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 ///
 /// /// The app's authenticator: here, a fixed API key for one user.
 /// struct ApiKeys { key: &'static str, user: UserId }
@@ -71,9 +73,9 @@ use crate::{
 /// impl Authenticator for ApiKeys {
 ///     async fn authenticate(&self, req: &RequestView<'_>)
 ///         -> Result<Option<Principal>, AuthenticateError> {
-///         match req.headers().get("x-api-key") {
+///         match req.header(&X_API_KEY) {
 ///             None => Ok(None),
-///             Some(v) if v.as_bytes() == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
+///             Some(v) if v == self.key.as_bytes() => Ok(Some(Principal::user(self.user))),
 ///             Some(_) => Err(AuthenticateError::InvalidCredentials(None)),
 ///         }
 ///     }
