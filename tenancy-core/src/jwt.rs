@@ -354,11 +354,15 @@ mod verifier {
             return Err(JwtError::Malformed);
         }
         let value = visible_ascii(value).ok_or(JwtError::Malformed)?;
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        // Visible ASCII only (and tabs): byte-wise search and ASCII trimming are exact here.
+        let (scheme, rest) = match value.bytes().position(|b| b == b' ') {
+            Some(i) => (&value[..i], &value[i + 1..]),
+            None => (value, ""),
+        };
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Ok(None);
         }
-        let token = rest.trim();
+        let token = rest.trim_ascii();
         if token.is_empty() {
             return Err(JwtError::Malformed);
         }
