@@ -158,22 +158,17 @@ struct ActixHeaders<'a> {
 impl<'a> ActixHeaders<'a> {
     fn new(map: &'a actix_web::http::header::HeaderMap) -> Self {
         let mut index = [("", &[][..]); INDEXED];
+        let mut values = map.iter();
         let mut n = 0;
-        for (name, value) in map.iter() {
-            if n == INDEXED {
-                return Self {
-                    map,
-                    index,
-                    indexed: None,
-                };
-            }
-            index[n] = (name.as_str(), value.as_bytes());
+        // `zip` stops at the end of `index` without taking a value it has no slot for.
+        for (slot, (name, value)) in index.iter_mut().zip(&mut values) {
+            *slot = (name.as_str(), value.as_bytes());
             n += 1;
         }
         Self {
             map,
             index,
-            indexed: Some(n),
+            indexed: values.next().is_none().then_some(n),
         }
     }
 }
@@ -184,7 +179,7 @@ impl ActixHeaders<'_> {
     fn each<'s>(&'s self, name: &str, mut f: impl FnMut(&'s [u8]) -> bool) {
         if let Some(len) = self.indexed {
             for &(k, v) in &self.index[..len] {
-                if k.len() == name.len() && k == name && valid_value(v) && f(v) {
+                if k == name && valid_value(v) && f(v) {
                     return;
                 }
             }

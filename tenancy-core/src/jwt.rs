@@ -346,11 +346,11 @@ mod verifier {
     /// The bearer token of the request: `None` without an `Authorization` header or with another
     /// scheme; an error when the header is repeated, not visible ASCII, or `Bearer` is empty.
     pub(crate) fn bearer_token<'a>(req: &RequestView<'a>) -> Result<Option<&'a str>, JwtError> {
-        let mut values = req.header_values(&AUTHORIZATION);
-        let Some(value) = values.next() else {
+        let (value, more) = req.first_and_more(&AUTHORIZATION);
+        let Some(value) = value else {
             return Ok(None);
         };
-        if values.next().is_some() {
+        if more {
             return Err(JwtError::Malformed);
         }
         let value = visible_ascii(value).ok_or(JwtError::Malformed)?;

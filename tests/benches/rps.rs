@@ -258,9 +258,8 @@ struct Target {
     baseline: usize,
     request: Arc<[u8]>,
     streams: Vec<TcpStream>,
-    /// Every window of this server: requests, seconds, server CPU nanoseconds.
-    windows: Vec<Window>,
-    /// Layered servers: each window next to the window of the bare server it was paired with.
+    /// Layered servers: each window next to the window of the bare server it was paired with
+    /// (a bare server's figures are those of the bare halves of its layered servers' pairs).
     pairs: Vec<(Window, Window)>,
 }
 
@@ -280,6 +279,17 @@ impl Window {
     fn cpu_per_request(&self) -> f64 {
         self.cpu_nanos as f64 / self.requests as f64
     }
+}
+
+/// A ratio's median per pair, its interquartile range, and the ratio of the totals.
+fn summary(ratios: &[f64], of_totals: f64) -> String {
+    format!(
+        "{:.3} [{:.3}..{:.3}] {:.3}",
+        quantile(ratios, 0.5),
+        quantile(ratios, 0.25),
+        quantile(ratios, 0.75),
+        of_totals
+    )
 }
 
 /// Requests per second and CPU nanoseconds per request over many windows.
@@ -318,13 +328,12 @@ impl Target {
             baseline,
             request,
             streams,
-            windows: Vec::new(),
             pairs: Vec::new(),
         }
     }
 
-    /// One window of `requests` spread over the connections, measured and recorded. Returns the
-    /// window and the number of failures.
+    /// One window of `requests` spread over the connections, measured. Returns the window and
+    /// the number of failures.
     async fn measure(&mut self, requests: usize, threads: &ServerThreads) -> (Window, usize) {
         let before = threads.cpu_nanos();
         let (secs, failures) = self.window(requests).await;
@@ -333,7 +342,6 @@ impl Target {
             secs,
             cpu_nanos: threads.cpu_nanos() - before,
         };
-        self.windows.push(window);
         (window, failures)
     }
 
@@ -533,8 +541,13 @@ fn main() {
             "", "req/s", "throughput ratio", "server CPU", "CPU ratio (bare / this)"
         );
         for (i, t) in targets.iter().enumerate() {
-            let (rps, cpu) = totals(t.windows.iter());
             if t.baseline == i {
+                let (rps, cpu) = totals(
+                    targets
+                        .iter()
+                        .filter(|l| l.baseline == i)
+                        .flat_map(|l| l.pairs.iter().map(|(_, b)| b)),
+                );
                 println!("{:<27} {rps:>8.0}  {:>29}  {cpu:>7.0} ns", t.name, "");
                 continue;
             }
@@ -544,25 +557,13 @@ fn main() {
                 .iter()
                 .map(|(l, b)| b.cpu_per_request() / l.cpu_per_request())
                 .collect();
-            let (pair_rps, pair_cpu) = totals(t.pairs.iter().map(|(l, _)| l));
+            let (rps, cpu) = totals(t.pairs.iter().map(|(l, _)| l));
             let (bare_rps, bare_cpu) = totals(t.pairs.iter().map(|(_, b)| b));
             println!(
                 "{:<27} {rps:>8.0}  {:>29}  {cpu:>7.0} ns  {:>29}",
                 t.name,
-                format!(
-                    "{:.3} [{:.3}..{:.3}] {:.3}",
-                    quantile(&ratios, 0.5),
-                    quantile(&ratios, 0.25),
-                    quantile(&ratios, 0.75),
-                    pair_rps / bare_rps
-                ),
-                format!(
-                    "{:.3} [{:.3}..{:.3}] {:.3}",
-                    quantile(&cpu_ratios, 0.5),
-                    quantile(&cpu_ratios, 0.25),
-                    quantile(&cpu_ratios, 0.75),
-                    bare_cpu / pair_cpu
-                ),
+                summary(&ratios, rps / bare_rps),
+                summary(&cpu_ratios, bare_cpu / cpu),
             );
         }
         println!(
