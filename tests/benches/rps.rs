@@ -15,6 +15,11 @@
 //!   then served from its verified-token cache, `exp`/`nbf` checked on every request);
 //! * `axum around, no-op`: calibration, an identity `MapRequestLayer` around the router: what the
 //!   noise of the measurement looks like when the two sides do the same work;
+//! * `axum around, scope only`: the floor of the adapters' contract, a layer around the router
+//!   that does no tenancy work at all, only what every request through the real layer gets: a
+//!   ready-made `TenantScope` (minted once by the pipeline at start-up) cloned into the request
+//!   extensions, and the inner future run inside `in_scope`. The distance between it and the
+//!   real layer is the price of the pipeline's steps (resolve, authenticate, look up, mint);
 //! * `actix bare` and `actix middleware, API key`: the same handler and configuration on
 //!   actix-web (`HttpServer`, one worker).
 //!
@@ -39,7 +44,8 @@
 //! (environment): `RPS_CONNS` (default 32), `RPS_WINDOW` (requests per window, default 2000),
 //! `RPS_ROUNDS` (default 40), `RPS_PIN=1` pins the server threads to CPU 0 and the client to
 //! CPU 1 (Linux), `RPS_ONLY=<name>` (one server alone, no report: for instruction counts under
-//! `valgrind --tool=callgrind`; names: bare, api, around, jwt, noop, actix-bare, actix-api).
+//! `valgrind --tool=callgrind`; names: bare, api, around, jwt, noop, floor, actix-bare,
+//! actix-api).
 //! Every response must be `200` with body `ok`; anything else is counted and the bench exits
 //! non-zero.
 #![allow(
@@ -56,6 +62,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -66,8 +73,8 @@ use tenancy_axum::TenancyLayer;
 use tenancy_core::{
     AuthenticateError, Authenticator, BearerJwtAuthenticator, CachingMembershipStore,
     CachingTenantStore, HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, JwtAlgorithm,
-    JwtVerifier, Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
-    authenticator_fn,
+    JwtVerifier, PipelineOutcome, Principal, RequestView, Role, ScopedFuture, Tenant, TenantId,
+    TenantPipeline, TenantScope, UserId, authenticator_fn, in_scope,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -109,6 +116,46 @@ fn pipeline(user: UserId, authenticator: Arc<dyn Authenticator>) -> Arc<TenantPi
         .with_resolver(Arc::new(HeaderResolver::x_tenant()))
         .with_authenticator(authenticator),
     )
+}
+
+/// The floor of the adapters' contract (`axum around, scope only`): no tenancy work, only a
+/// ready-made scope put into the request extensions and the inner future run inside it.
+#[derive(Clone)]
+struct ScopeOnly<S> {
+    inner: S,
+    scope: TenantScope,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for ScopeOnly<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ScopedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(self.scope.clone());
+        in_scope(self.scope.clone(), self.inner.call(req))
+    }
+}
+
+/// The scope the API-key pipeline mints for the benchmark's request.
+fn minted_scope(rt: &tokio::runtime::Runtime, pipeline: &TenantPipeline) -> TenantScope {
+    let req = http::Request::builder()
+        .header("x-tenant", "acme")
+        .header(&X_API_KEY, API_KEY)
+        .body(())
+        .unwrap();
+    let outcome = rt.block_on(pipeline.run(&RequestView::from_request(&req)));
+    match outcome {
+        Ok(PipelineOutcome::Scoped(scope)) => scope,
+        other => panic!("the benchmark's request must be admitted: {other:?}"),
+    }
 }
 
 /// The server threads, for their CPU time (Linux: `/proc/<pid>/task/<tid>/schedstat`, the first
@@ -427,14 +474,15 @@ fn main() {
 
     // `with_state(())` turns the handlers into routes once (as `axum::serve` does for a router).
     let bare = Router::new().route("/", get(handler)).with_state(());
-    let configs: [(&'static str, &'static str, usize); 7] = [
+    let configs: [(&'static str, &'static str, usize); 8] = [
         ("bare", "axum bare", 0),
         ("api", "axum layer, API key", 0),
         ("around", "axum around, API key", 0),
         ("jwt", "axum layer, JWT HS256", 0),
         ("noop", "axum around, no-op", 0),
-        ("actix-bare", "actix bare", 5),
-        ("actix-api", "actix middleware, API key", 5),
+        ("floor", "axum around, scope only", 0),
+        ("actix-bare", "actix bare", 6),
+        ("actix-api", "actix middleware, API key", 6),
     ];
     let wanted = |key: &str| only.as_deref().is_none_or(|o| o == key);
     let mut servers = Vec::new();
@@ -467,7 +515,14 @@ fn main() {
                 tower::util::MapRequestLayer::new(|req: axum::extract::Request| req)
                     .layer(bare.clone()),
             ),
-            5 => serve_actix!(threads, || {
+            5 => serve_axum(
+                &server_rt,
+                ScopeOnly {
+                    inner: bare.clone(),
+                    scope: minted_scope(&server_rt, &api_pipeline),
+                },
+            ),
+            6 => serve_actix!(threads, || {
                 actix_web::App::new().route("/", actix_web::web::get().to(actix_handler))
             }),
             _ => serve_actix!(threads, {
@@ -483,7 +538,7 @@ fn main() {
     }
     assert!(
         !servers.is_empty(),
-        "RPS_ONLY: expected bare, api, around, jwt, noop, actix-bare or actix-api"
+        "RPS_ONLY: expected bare, api, around, jwt, noop, floor, actix-bare or actix-api"
     );
 
     client_rt.block_on(async {
