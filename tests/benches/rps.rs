@@ -484,6 +484,13 @@ fn main() {
         ("actix-bare", "actix bare", 6),
         ("actix-api", "actix middleware, API key", 6),
     ];
+    // The handler's route with the layer added by `Router::layer`.
+    let route_layered = |pipeline: &Arc<TenantPipeline>| {
+        Router::new()
+            .route("/", get(handler))
+            .layer(TenancyLayer::new(pipeline.clone()))
+            .with_state(())
+    };
     let wanted = |key: &str| only.as_deref().is_none_or(|o| o == key);
     let mut servers = Vec::new();
     for (i, (key, name, baseline)) in configs.iter().copied().enumerate() {
@@ -492,24 +499,12 @@ fn main() {
         }
         let addr = match i {
             0 => serve_axum(&server_rt, bare.clone()),
-            1 => serve_axum(
-                &server_rt,
-                Router::new()
-                    .route("/", get(handler))
-                    .layer(TenancyLayer::new(api_pipeline.clone()))
-                    .with_state(()),
-            ),
+            1 => serve_axum(&server_rt, route_layered(&api_pipeline)),
             2 => serve_axum(
                 &server_rt,
                 TenancyLayer::new(api_pipeline.clone()).layer(bare.clone()),
             ),
-            3 => serve_axum(
-                &server_rt,
-                Router::new()
-                    .route("/", get(handler))
-                    .layer(TenancyLayer::new(jwt_pipeline.clone()))
-                    .with_state(()),
-            ),
+            3 => serve_axum(&server_rt, route_layered(&jwt_pipeline)),
             4 => serve_axum(
                 &server_rt,
                 tower::util::MapRequestLayer::new(|req: axum::extract::Request| req)
