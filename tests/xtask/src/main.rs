@@ -1,8 +1,9 @@
 //! `cargo xtask`: the workspace's one test command and a development database.
 //!
-//! - `cargo xtask test` runs formatting and lint checks, picks or starts PostgreSQL (and
-//!   PgBouncer when installed), runs every test and builds the docs, stopping at the first
-//!   failing step with a non-zero exit status.
+//! - `cargo xtask test` runs formatting and lint checks, checks that every public item has a
+//!   code example, picks or starts PostgreSQL (and PgBouncer when installed), runs every test
+//!   and builds the docs, stopping at the first failing step with a non-zero exit status.
+//! - `cargo xtask doc-examples` lists the public items without a code example.
 //! - `cargo xtask db` picks or starts a database the same way and prints its URL.
 //!
 //! The database is `DATABASE_URL` when set, else `127.0.0.1:5432` as user `postgres` when it
@@ -11,6 +12,7 @@
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod doc_examples;
 mod pgbouncer;
 
 use std::io::{BufRead, BufReader};
@@ -127,7 +129,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run every check and test: fmt, clippy, tests (with PostgreSQL and PgBouncer), docs.
+    /// Run every check and test: fmt, clippy, doc examples, tests (with PostgreSQL and PgBouncer),
+    /// docs.
     Test {
         /// Skip a step (repeatable), e.g. `--skip clippy` while another crate is mid-change.
         #[arg(long, value_enum)]
@@ -136,6 +139,8 @@ enum Cmd {
         #[arg(long)]
         no_local: bool,
     },
+    /// List the public items of the library crates that have no code example in their docs.
+    DocExamples,
     /// Start (or find) a database for development and print its URL.
     Db {
         /// Do not probe 127.0.0.1:5432; start an embedded cluster unless DATABASE_URL is set.
@@ -151,6 +156,8 @@ enum Step {
     Fmt,
     /// `cargo clippy --workspace --all-targets --all-features -- -D warnings`
     Clippy,
+    /// Every public item of the library crates has a code example in its docs.
+    DocExamples,
     /// `cargo test --workspace --all-features`
     Test,
     /// Start PgBouncer (when installed) and rerun the isolation tests through it.
@@ -164,6 +171,7 @@ impl Step {
         match self {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
+            Step::DocExamples => "doc-examples",
             Step::Test => "test",
             Step::Pgbouncer => "pgbouncer",
             Step::Doc => "doc",
@@ -186,6 +194,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Cmd::Test { skip, no_local } => test(&skip, no_local).await,
+            Cmd::DocExamples => doc_examples_step(),
             Cmd::Db { no_local } => db(no_local).await,
         }
     });
@@ -334,6 +343,10 @@ async fn test(skip: &[Step], no_local: bool) -> anyhow::Result<()> {
         })?;
     }
 
+    if !skipped(Step::DocExamples) {
+        step(&mut timings, "doc-examples", doc_examples_step)?;
+    }
+
     let needs_db = !skip.contains(&Step::Test) || !skip.contains(&Step::Pgbouncer);
     if needs_db {
         println!("==> database");
@@ -387,6 +400,25 @@ async fn test(skip: &[Step], no_local: bool) -> anyhow::Result<()> {
     // A plain closing line with the totals of every counted `cargo test` run.
     println!("tests: {} passed, {} failed", counts.passed, counts.failed);
     Ok(())
+}
+
+/// Fails, listing them, when public items of the library crates have no code example.
+fn doc_examples_step() -> anyhow::Result<()> {
+    let missing = doc_examples::check_workspace(&workspace_root())?;
+    if missing.is_empty() {
+        println!(
+            "    every public item of {} has an example",
+            doc_examples::LIBRARY_CRATES.join(", ")
+        );
+        return Ok(());
+    }
+    for m in &missing {
+        eprintln!("    {m}");
+    }
+    bail!(
+        "{} public item(s) have no code example in their docs (see tests/xtask/src/doc_examples.rs for what counts)",
+        missing.len()
+    )
 }
 
 /// The steps that need the database; PgBouncer is stopped before returning.
