@@ -20,9 +20,44 @@ pub use hygiene::{ConnectionState, DiscardCounts, DiscardReason};
 use hygiene::{ReleaseCounters, connection_state, with_release_check};
 
 /// Default per-transaction `statement_timeout`.
+///
+/// ```
+/// use tenancy_sqlx::{DEFAULT_STATEMENT_TIMEOUT, TenantPoolOptions};
+/// assert_eq!(DEFAULT_STATEMENT_TIMEOUT, std::time::Duration::from_secs(30));
+/// // A pool for slow reporting queries: four times the default.
+/// let reports = TenantPoolOptions::new().statement_timeout(Some(DEFAULT_STATEMENT_TIMEOUT * 4));
+/// # let _ = reports;
+/// ```
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a [`TenantPool`] (or [`PlatformPool`](crate::PlatformPool)) refused to start.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use tenancy_sqlx::{PoolError, TenantPoolOptions};
+/// let err = TenantPoolOptions::new().connect("not a url").await.unwrap_err();
+/// assert!(matches!(err, PoolError::Connect(_)));
+/// assert_eq!(err.to_string(), "could not connect to the database");
+/// # });
+/// ```
+///
+/// With a reachable database, the startup audit can refuse the catalog:
+///
+/// ```no_run
+/// # fn serve(_: tenancy_sqlx::TenantPool) {}
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::{PoolError, TenantPoolOptions};
+/// match TenantPoolOptions::new().connect("postgres://app@localhost/saas").await {
+///     Ok(pool) => serve(pool),
+///     Err(PoolError::Findings(findings)) => {
+///         for finding in &findings {
+///             eprintln!("fix before deploying: {finding}");
+///         }
+///     }
+///     Err(other) => return Err(other.into()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {
@@ -67,6 +102,14 @@ impl Default for TenantPoolOptions {
 
 impl TenantPoolOptions {
     /// Defaults: sqlx's pool defaults, a 30 s statement timeout, full audit at startup.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use tenancy_sqlx::{DEFAULT_STATEMENT_TIMEOUT, TenantPoolOptions};
+    /// let pool = TenantPoolOptions::new().connect("postgres://app@localhost/saas").await?;
+    /// assert_eq!(pool.statement_timeout(), Some(DEFAULT_STATEMENT_TIMEOUT));
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> Self {
         Self {
             pool: PgPoolOptions::new(),
@@ -83,18 +126,51 @@ impl TenantPoolOptions {
     /// ([`PgConnectOptions::options`](sqlx::postgres::PgConnectOptions::options)), not with a
     /// `SET` in an `after_connect` hook: the release check treats a session-level `SET` as
     /// leftover state and would close every connection after its first use.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use std::time::Duration;
+    /// use sqlx::postgres::PgPoolOptions;
+    /// let sqlx_options = PgPoolOptions::new()
+    ///     .min_connections(2)
+    ///     .acquire_timeout(Duration::from_secs(3));
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new()
+    ///     .pool_options(sqlx_options)
+    ///     .connect("postgres://app@localhost/saas")
+    ///     .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub fn pool_options(mut self, options: PgPoolOptions) -> Self {
         self.pool = options;
         self
     }
 
     /// Maximum number of connections.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new()
+    ///     .max_connections(20)
+    ///     .connect("postgres://app@localhost/saas")
+    ///     .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub fn max_connections(mut self, n: u32) -> Self {
         self.pool = self.pool.max_connections(n);
         self
     }
 
     /// Per-transaction `statement_timeout`, set in the `BEGIN` round trip; `None` disables it.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// let batch = tenancy_sqlx::TenantPoolOptions::new()
+    ///     .statement_timeout(None) // nightly exports may run long
+    ///     .connect("postgres://app@localhost/saas")
+    ///     .await?;
+    /// assert_eq!(batch.statement_timeout(), None);
+    /// # Ok(()) }
+    /// ```
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.statement_timeout = timeout;
         self
@@ -103,24 +179,73 @@ impl TenantPoolOptions {
     /// Whether to refuse to start when the catalog audit reports a finding of severity error
     /// (default `true`). The runtime-role checks (superuser, `BYPASSRLS`, owner of a tenant
     /// table) are always enforced.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Start even while a migration leaves a table unprotected, and log the findings instead.
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new()
+    ///     .refuse_on_audit_errors(false)
+    ///     .connect("postgres://app@localhost/saas")
+    ///     .await?;
+    /// let owner = sqlx::PgPool::connect("postgres://owner@localhost/saas").await?;
+    /// for finding in tenancy_sqlx::audit(&owner).await? {
+    ///     eprintln!("{finding}");
+    /// }
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub fn refuse_on_audit_errors(mut self, refuse: bool) -> Self {
         self.refuse_on_audit_errors = refuse;
         self
     }
 
     /// Options of the startup audit (allow-listed `SECURITY DEFINER` functions, tenant column).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use tenancy_sqlx::{AuditOptions, TenantPoolOptions};
+    /// let audit = AuditOptions::default()
+    ///     .with_tenant_column("org_id")
+    ///     .allow_security_definer("app.lookup_invite");
+    /// let pool = TenantPoolOptions::new()
+    ///     .audit_options(audit)
+    ///     .connect("postgres://app@localhost/saas")
+    ///     .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub fn audit_options(mut self, audit: audit::AuditOptions) -> Self {
         self.audit = audit;
         self
     }
 
     /// Connects with a URL.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://app@localhost/saas".into());
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new().connect(&url).await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub async fn connect(self, url: &str) -> Result<TenantPool, PoolError> {
         let opts: PgConnectOptions = url.parse().map_err(PoolError::Connect)?;
         self.connect_with(opts).await
     }
 
     /// Connects with explicit connect options, then audits the catalog as the connected role.
+    ///
+    /// Per-connection settings go into the startup packet here (see
+    /// [`pool_options`](Self::pool_options)):
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use sqlx::postgres::PgConnectOptions;
+    /// let options = PgConnectOptions::new()
+    ///     .host("db.internal")
+    ///     .username("app")
+    ///     .database("saas")
+    ///     .options([("lock_timeout", "2s")]);
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new().connect_with(options).await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub async fn connect_with(self, options: PgConnectOptions) -> Result<TenantPool, PoolError> {
         let counters = Arc::new(ReleaseCounters::default());
         let pool = with_release_check(self.pool, Arc::clone(&counters))
@@ -184,6 +309,20 @@ impl TenantPool {
     /// Opens a transaction for the scope's tenant: `BEGIN`, the tenant, user and role settings,
     /// the `search_path` of a schema tenant and the `statement_timeout` go to the server in one
     /// simple-query message.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// assert_eq!(tx.tenant_id(), scope.tenant_id());
+    /// // `tenant_id` defaults to `tenancy.current_tenant_id()`: the row lands in this tenant.
+    /// sqlx::query("INSERT INTO projects (name) VALUES ($1)")
+    ///     .bind("roadmap")
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn begin(&self, scope: &TenantScope) -> Result<TenantTx, TxError> {
         let tenant = scope.tenant_id();
         let span = tracing::debug_span!("tenant_tx", tenant_id = %tenant);
@@ -205,6 +344,26 @@ impl TenantPool {
     }
 
     /// Runs `f` in a tenant transaction; commits when it returns `Ok`, rolls back on `Err`.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope) {
+    /// use tenancy_sqlx::TxError;
+    /// #[derive(Debug)]
+    /// enum AppError { Tx(TxError), Db(sqlx::Error), OutOfStock }
+    /// impl From<TxError> for AppError {
+    ///     fn from(e: TxError) -> Self { AppError::Tx(e) }
+    /// }
+    /// let left = pool.run(scope, |tx| Box::pin(async move {
+    ///     let stock: i32 = sqlx::query_scalar("UPDATE items SET stock = stock - 1 \
+    ///             WHERE name = $1 RETURNING stock")
+    ///         .bind("pen").fetch_one(&mut **tx).await.map_err(AppError::Db)?;
+    ///     if stock < 0 {
+    ///         return Err(AppError::OutOfStock); // rolled back: the stock stays at 0
+    ///     }
+    ///     Ok(stock)
+    /// })).await;
+    /// # let _ = left; }
+    /// ```
     pub async fn run<T, E, F>(&self, scope: &TenantScope, f: F) -> Result<T, E>
     where
         F: for<'t> FnOnce(&'t mut TenantTx) -> BoxFuture<'t, Result<T, E>>,
@@ -226,28 +385,77 @@ impl TenantPool {
 
     /// Acquires a connection and reports what it carries over from earlier borrowers (the same
     /// check the pool runs on release). A health check, and the probe of the hygiene tests.
+    ///
+    /// ```no_run
+    /// async fn healthy(pool: &tenancy_sqlx::TenantPool) -> bool {
+    ///     matches!(pool.inspect_connection().await, Ok(state) if state.is_clean())
+    /// }
+    /// ```
     pub async fn inspect_connection(&self) -> Result<ConnectionState, TxError> {
         let mut conn = self.pool.acquire().await.map_err(TxError::Begin)?;
         connection_state(&mut conn).await.map_err(TxError::Begin)
     }
 
     /// How many connections the release check has closed since the pool started.
+    ///
+    /// ```no_run
+    /// # async fn demo(scope: &tenancy_core::TenantScope) -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new()
+    ///     .max_connections(1)
+    ///     .connect("postgres://app@localhost/saas")
+    ///     .await?;
+    /// let mut tx = pool.begin(scope).await?;
+    /// // Without `LOCAL` the setting outlives the transaction: the connection is not reused.
+    /// sqlx::query("SET lock_timeout = '1s'").execute(&mut *tx).await?;
+    /// tx.commit().await?;
+    /// let tx = pool.begin(scope).await?; // one connection: waits for the release check
+    /// assert_eq!(pool.discarded_connections(), 1);
+    /// # drop(tx); Ok(()) }
+    /// ```
     pub fn discarded_connections(&self) -> u64 {
         self.counters.total()
     }
 
     /// How many connections the release check has closed since the pool started, per
     /// [`DiscardReason`].
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool) {
+    /// use tenancy_sqlx::DiscardReason;
+    /// let counts = pool.discard_counts();
+    /// if counts.get(DiscardReason::TenantSetting) > 0 {
+    ///     eprintln!("a tenant setting leaked out of a transaction: {counts:?}");
+    /// }
+    /// # }
+    /// ```
     pub fn discard_counts(&self) -> DiscardCounts {
         self.counters.snapshot()
     }
 
     /// The per-transaction `statement_timeout` (`None` when disabled).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use std::time::Duration;
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new()
+    ///     .statement_timeout(Some(Duration::from_secs(5)))
+    ///     .connect("postgres://app@localhost/saas")
+    ///     .await?;
+    /// assert_eq!(pool.statement_timeout(), Some(Duration::from_secs(5)));
+    /// # Ok(()) }
+    /// ```
     pub fn statement_timeout(&self) -> Option<Duration> {
         self.settings.statement_timeout
     }
 
     /// Closes every connection.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: tenancy_sqlx::TenantPool) {
+    /// // At shutdown, after the server stopped taking requests:
+    /// pool.close().await;
+    /// # }
+    /// ```
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -144,6 +144,16 @@ pub enum DiscardReason {
 
 impl DiscardReason {
     /// Every reason, in counting order.
+    ///
+    /// ```
+    /// use tenancy_sqlx::DiscardReason;
+    /// let labels: Vec<&str> = DiscardReason::ALL.iter().map(|r| r.as_str()).collect();
+    /// assert_eq!(labels.len(), 10);
+    /// assert_eq!(labels[0], "open transaction");
+    /// assert_eq!(labels[9], "check failed");
+    /// // The order is also the `Ord` order of the reasons.
+    /// assert!(DiscardReason::ALL.windows(2).all(|w| w[0] < w[1]));
+    /// ```
     pub const ALL: [Self; 10] = [
         Self::OpenTransaction,
         Self::TenantSetting,
@@ -158,6 +168,13 @@ impl DiscardReason {
     ];
 
     /// A short lowercase description (also the [`Display`](fmt::Display) form).
+    ///
+    /// ```
+    /// use tenancy_sqlx::DiscardReason;
+    /// const LABEL: &str = DiscardReason::AdvisoryLock.as_str();
+    /// assert_eq!(LABEL, "advisory lock");
+    /// assert_eq!(DiscardReason::Cursor.as_str(), DiscardReason::Cursor.to_string());
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::OpenTransaction => "open transaction",
@@ -218,11 +235,27 @@ pub struct DiscardCounts {
 
 impl DiscardCounts {
     /// Connections closed by the release check.
+    ///
+    /// ```
+    /// use tenancy_sqlx::DiscardCounts;
+    /// // What a pool reports before it has closed any connection.
+    /// assert_eq!(DiscardCounts::default().total(), 0);
+    /// ```
     pub const fn total(&self) -> u64 {
         self.total
     }
 
     /// Connections closed for `reason` (among possibly others).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool) {
+    /// use tenancy_sqlx::DiscardReason;
+    /// let counts = pool.discard_counts();
+    /// for reason in DiscardReason::ALL {
+    ///     println!("tenancy_discarded_connections{{reason=\"{reason}\"}} {}", counts.get(reason));
+    /// }
+    /// # }
+    /// ```
     pub const fn get(&self, reason: DiscardReason) -> u64 {
         self.by_reason[reason.index()]
     }
@@ -343,11 +376,35 @@ pub struct ConnectionState {
 
 impl ConnectionState {
     /// Whether the connection can be handed to the next borrower.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool) -> Result<(), tenancy_sqlx::TxError> {
+    /// let state = pool.inspect_connection().await?;
+    /// if !state.is_clean() {
+    ///     eprintln!("an earlier borrower left state behind: {state:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_clean(&self) -> bool {
         self.discard_reasons().is_empty()
     }
 
     /// Why the connection cannot be handed to the next borrower (empty when it is clean).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool) -> Result<(), tenancy_sqlx::TxError> {
+    /// use tenancy_sqlx::DiscardReason;
+    /// let state = pool.inspect_connection().await?;
+    /// for reason in state.discard_reasons() {
+    ///     match reason {
+    ///         DiscardReason::SessionSetting => {
+    ///             eprintln!("changed at session level: {:?}", state.session_settings);
+    ///         }
+    ///         other => eprintln!("dirty connection: {other}"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn discard_reasons(&self) -> Vec<DiscardReason> {
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         let tenant_setting = set(&self.tenant_id)
