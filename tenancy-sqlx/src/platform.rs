@@ -37,6 +37,13 @@ pub struct PlatformPool {
 
 impl PlatformPool {
     /// Connects with a URL and default options.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let url = std::env::var("PLATFORM_DATABASE_URL")?;
+    /// let pool = tenancy_sqlx::PlatformPool::connect(&url).await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub async fn connect(url: &str) -> Result<Self, PoolError> {
         let opts: PgConnectOptions = url.parse().map_err(PoolError::Connect)?;
         Self::connect_with(PgPoolOptions::new(), opts).await
@@ -44,6 +51,21 @@ impl PlatformPool {
 
     /// Connects with explicit pool and connect options. The release check of
     /// [`TenantPool`](crate::TenantPool) is installed here too.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    /// let pool = tenancy_sqlx::PlatformPool::connect_with(
+    ///     PgPoolOptions::new().max_connections(2),
+    ///     PgConnectOptions::new()
+    ///         .host("db.internal")
+    ///         .username("platform")
+    ///         .database("saas")
+    ///         .application_name("tenancy-admin"),
+    /// )
+    /// .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub async fn connect_with(
         pool: PgPoolOptions,
         options: PgConnectOptions,
@@ -63,6 +85,16 @@ impl PlatformPool {
     }
 
     /// Sets the per-transaction `statement_timeout` (`None` disables it).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use std::time::Duration;
+    /// // Fleet-wide maintenance runs longer than the 30 s default.
+    /// let pool = tenancy_sqlx::PlatformPool::connect("postgres://platform@localhost/saas")
+    ///     .await?
+    ///     .with_statement_timeout(Some(Duration::from_secs(300)));
+    /// # let _ = pool; Ok(()) }
+    /// ```
     #[must_use]
     pub fn with_statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.settings.statement_timeout = timeout;
@@ -70,6 +102,20 @@ impl PlatformPool {
     }
 
     /// Opens a platform transaction for `scope`'s administrator (one round trip).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(admin).await?;
+    /// assert_eq!(tx.admin_id(), admin.admin_id());
+    /// let expired: Vec<String> = sqlx::query_scalar(
+    ///     "SELECT slug FROM tenancy.tenants WHERE status = 'trial' AND trial_until < now()",
+    /// )
+    /// .fetch_all(&mut *tx)
+    /// .await?;
+    /// tx.commit().await?;
+    /// # let _ = expired; Ok(()) }
+    /// ```
     pub async fn begin(&self, scope: &PlatformScope) -> Result<PlatformTx, TxError> {
         let admin = scope.admin_id();
         tracing::info!(admin_id = %admin, "platform transaction begins");
@@ -98,11 +144,27 @@ impl PlatformPool {
     }
 
     /// How many connections the release check has closed.
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &tenancy_sqlx::PlatformPool) {
+    /// let closed = pool.discarded_connections();
+    /// if closed > 0 {
+    ///     eprintln!("{closed} platform connection(s) carried state over and were closed");
+    /// }
+    /// # }
+    /// ```
     pub fn discarded_connections(&self) -> u64 {
         self.discarded.load(Ordering::Relaxed)
     }
 
     /// Closes every connection.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: tenancy_sqlx::PlatformPool) {
+    /// // At shutdown, after the last platform transaction ended:
+    /// pool.close().await;
+    /// # }
+    /// ```
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -117,6 +179,21 @@ impl fmt::Debug for PlatformPool {
 }
 
 /// An open platform transaction; rolls back when dropped.
+///
+/// Obtained from [`PlatformPool::begin`]; use it as an sqlx executor with `&mut *tx`.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tx = pool.begin(admin).await?;
+/// // A fleet-wide rollout, across every tenant's rows.
+/// sqlx::query("UPDATE feature_flags SET enabled = true WHERE flag = $1")
+///     .bind("new-editor")
+///     .execute(&mut *tx)
+///     .await?;
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
 #[must_use = "a platform transaction rolls back when dropped: call `commit` to keep its changes"]
 pub struct PlatformTx {
     tx: Transaction<'static, Postgres>,
@@ -125,17 +202,56 @@ pub struct PlatformTx {
 
 impl PlatformTx {
     /// The administrator this transaction runs for.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(admin).await?;
+    /// sqlx::query("INSERT INTO support_notes (admin_id, note) VALUES ($1, $2)")
+    ///     .bind(tx.admin_id().into_uuid())
+    ///     .bind("reset the billing contact on request")
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// # tx.commit().await?; Ok(()) }
+    /// ```
     pub fn admin_id(&self) -> UserId {
         self.admin
     }
 
     /// Commits.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(admin).await?;
+    /// sqlx::query("DELETE FROM sessions WHERE expires_at < now()")
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// tx.commit().await?; // logged with the admin id
+    /// # Ok(()) }
+    /// ```
     pub async fn commit(self) -> Result<(), TxError> {
         tracing::info!(admin_id = %self.admin, "platform transaction commits");
         self.tx.commit().await.map_err(TxError::Commit)
     }
 
     /// Rolls back.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(admin).await?;
+    /// let n = sqlx::query("UPDATE feature_flags SET enabled = false WHERE flag = 'beta-search'")
+    ///     .execute(&mut *tx)
+    ///     .await?
+    ///     .rows_affected();
+    /// if n > 1000 {
+    ///     tx.rollback().await?; // more than expected: change nothing
+    /// } else {
+    ///     tx.commit().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn rollback(self) -> Result<(), TxError> {
         self.tx.rollback().await.map_err(TxError::Rollback)
     }

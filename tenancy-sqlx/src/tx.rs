@@ -12,6 +12,20 @@ use crate::settings;
 /// Why a tenant (or platform) transaction could not be opened, nested, committed or rolled back.
 ///
 /// Messages never contain SQL or the database's error text; the cause is kept as the source.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::TxError;
+/// match pool.begin(scope).await {
+///     Ok(tx) => tx.commit().await?,
+///     // A schema tenant whose schema is not provisioned yet; the message is
+///     // "schema `tenant_acme` of the tenant does not exist".
+///     Err(e @ TxError::MissingSchema(_)) => eprintln!("{e}"),
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TxError {
@@ -145,16 +159,53 @@ impl TenantTx {
     }
 
     /// The tenant set in this transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// sqlx::query("INSERT INTO exports (tenant_id, kind) VALUES ($1, $2)")
+    ///     .bind(tx.tenant_id().into_uuid())
+    ///     .bind("csv")
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// # tx.commit().await?; Ok(()) }
+    /// ```
     pub fn tenant_id(&self) -> TenantId {
         self.tenant
     }
 
     /// Commits the transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// sqlx::query("UPDATE projects SET archived = true WHERE name = $1")
+    ///     .bind("roadmap")
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// tx.commit().await?; // without it, dropping `tx` would roll the update back
+    /// # Ok(()) }
+    /// ```
     pub async fn commit(self) -> Result<(), TxError> {
         self.tx.commit().await.map_err(TxError::Commit)
     }
 
     /// Rolls the transaction back (dropping the guard does the same, lazily).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// let n = sqlx::query("DELETE FROM projects WHERE archived")
+    ///     .execute(&mut *tx)
+    ///     .await?
+    ///     .rows_affected();
+    /// println!("would delete {n} archived projects");
+    /// tx.rollback().await?; // a dry run: nothing is deleted
+    /// # Ok(()) }
+    /// ```
     pub async fn rollback(self) -> Result<(), TxError> {
         self.tx.rollback().await.map_err(TxError::Rollback)
     }
@@ -163,6 +214,23 @@ impl TenantTx {
     /// [`TxError::TenantMismatch`] and nothing is sent to the server.
     ///
     /// The settings of the outer transaction (user, role) stay in force.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, acme: &tenancy_core::TenantScope,
+    /// #     globex: &tenancy_core::TenantScope) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_sqlx::TxError;
+    /// let mut tx = pool.begin(acme).await?;
+    /// let inner = tx.nested(acme).await?; // a savepoint, same tenant
+    /// inner.commit().await?;
+    /// match tx.nested(globex).await {
+    ///     Err(TxError::TenantMismatch { active, requested }) => {
+    ///         assert_eq!((active, requested), (acme.tenant_id(), globex.tenant_id()));
+    ///     }
+    ///     other => panic!("another tenant must be refused, got {other:?}"),
+    /// }
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn nested(&mut self, scope: &TenantScope) -> Result<NestedTx<'_>, TxError> {
         if scope.tenant_id() != self.tenant {
             return Err(TxError::TenantMismatch {
@@ -200,6 +268,24 @@ impl fmt::Debug for TenantTx {
 /// A savepoint inside a [`TenantTx`], for a nested scope of the same tenant.
 ///
 /// [`commit`](Self::commit) releases the savepoint; dropping it rolls back to the savepoint.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// let mut tx = pool.begin(scope).await?;
+/// for name in ["pen", "paper"] {
+///     let mut step = tx.nested(scope).await?;
+///     let inserted = sqlx::query("INSERT INTO items (name) VALUES ($1)")
+///         .bind(name)
+///         .execute(&mut *step)
+///         .await;
+///     if inserted.is_ok() {
+///         step.commit().await?;
+///     } // else `step` is dropped: back to the savepoint, and `tx` stays usable
+/// }
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
 #[must_use = "a nested scope rolls back to its savepoint when dropped: call `commit`"]
 pub struct NestedTx<'a> {
     tx: Transaction<'a, Postgres>,
@@ -208,16 +294,58 @@ pub struct NestedTx<'a> {
 
 impl NestedTx<'_> {
     /// The tenant set in the enclosing transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// let inner = tx.nested(scope).await?;
+    /// assert_eq!(inner.tenant_id(), scope.tenant_id());
+    /// # Ok(()) }
+    /// ```
     pub fn tenant_id(&self) -> TenantId {
         self.tenant
     }
 
     /// Releases the savepoint (its changes become part of the enclosing transaction).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// let mut inner = tx.nested(scope).await?;
+    /// sqlx::query("INSERT INTO items (name) VALUES ('kept')").execute(&mut *inner).await?;
+    /// inner.commit().await?;
+    /// let kept: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM items WHERE name = 'kept')")
+    ///     .fetch_one(&mut *tx)
+    ///     .await?;
+    /// assert!(kept);
+    /// tx.commit().await?; // only now is the row visible to others
+    /// # Ok(()) }
+    /// ```
     pub async fn commit(self) -> Result<(), TxError> {
         self.tx.commit().await.map_err(TxError::Commit)
     }
 
     /// Rolls back to the savepoint.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// let mut batch = tx.nested(scope).await?;
+    /// let finished = sqlx::query("UPDATE tasks SET done = true WHERE NOT done")
+    ///     .execute(&mut *batch)
+    ///     .await?
+    ///     .rows_affected();
+    /// if finished > 500 {
+    ///     batch.rollback().await?; // too many at once; `tx` goes on without them
+    /// } else {
+    ///     batch.commit().await?;
+    /// }
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn rollback(self) -> Result<(), TxError> {
         self.tx.rollback().await.map_err(TxError::Rollback)
     }
