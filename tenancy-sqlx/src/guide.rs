@@ -99,4 +99,14 @@
 //! - and connect with `statement_cache_capacity(0)` so sqlx does not expect a statement it
 //!   prepared in an earlier transaction to still exist.
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use sqlx::postgres::PgConnectOptions;
+//! let options: PgConnectOptions = "postgres://app@pgbouncer:6432/saas".parse()?;
+//! let pool = tenancy_sqlx::TenantPoolOptions::new()
+//!     .connect_with(options.statement_cache_capacity(0))
+//!     .await?;
+//! # let _ = pool; Ok(()) }
+//! ```
+//!
 //! PgBouncer 1.21+ can instead track prepared statements itself (`max_prepared_statements`).

@@ -13,6 +13,21 @@ use tenancy_core::{
 use time::OffsetDateTime;
 
 /// Why a registry operation failed.
+///
+/// ```no_run
+/// # async fn demo(store: &tenancy_sqlx::PgTenantStore) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::{Tenant, TenantId};
+/// use tenancy_sqlx::TenantStoreError;
+/// let second = Tenant::new(TenantId::new_random(), "acme".parse()?, "Another Acme");
+/// match store.create(&second).await {
+///     Ok(()) => {}
+///     Err(e @ TenantStoreError::SlugTaken(_)) => {
+///         assert_eq!(e.to_string(), "slug `acme` is already taken");
+///     }
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TenantStoreError {
@@ -76,6 +91,16 @@ pub(crate) const COLUMNS: &str = "id, slug, display_name, status, trial_until, p
 
 impl PgTenantStore {
     /// A store over `pool`, with no cache to invalidate.
+    ///
+    /// On the application pool it serves request-time lookups through [`TenantStore`]:
+    ///
+    /// ```no_run
+    /// # async fn demo(app_pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{TenantKey, TenantStore};
+    /// let store = tenancy_sqlx::PgTenantStore::new(app_pool);
+    /// let acme = store.get(&TenantKey::Slug("acme".parse()?)).await?;
+    /// # let _ = acme; Ok(()) }
+    /// ```
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
@@ -84,6 +109,19 @@ impl PgTenantStore {
     }
 
     /// Calls `invalidator` after every lifecycle change.
+    ///
+    /// ```no_run
+    /// # async fn demo(app_pool: sqlx::PgPool, platform_pool: sqlx::PgPool,
+    /// #     id: tenancy_core::TenantId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use tenancy_core::{CachingTenantStore, TenantStatus};
+    /// use tenancy_sqlx::PgTenantStore;
+    /// // Requests read through the cache; the admin side writes and evicts.
+    /// let cache = Arc::new(CachingTenantStore::new(PgTenantStore::new(app_pool)));
+    /// let admin = PgTenantStore::new(platform_pool).with_invalidator(cache.clone());
+    /// admin.set_status(id, TenantStatus::Suspended).await?; // `cache` no longer serves it active
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn with_invalidator(mut self, invalidator: Arc<dyn TenantCacheInvalidator>) -> Self {
         self.invalidator = invalidator;
@@ -91,6 +129,18 @@ impl PgTenantStore {
     }
 
     /// Records a new tenant (status, plan, isolation and timestamps as given).
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &tenancy_sqlx::PgTenantStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{IsolationMode, SchemaName, Tenant, TenantId, TenantStatus};
+    /// let globex = Tenant::new(TenantId::new_random(), "globex".parse()?, "Globex")
+    ///     .with_status(TenantStatus::Provisioning)
+    ///     .with_plan("pro")
+    ///     .with_isolation(IsolationMode::Schema { schema: SchemaName::parse("tenant_globex")? });
+    /// store.create(&globex).await?;
+    /// assert_eq!(store.by_id(globex.id).await?.map(|t| t.status), Some(TenantStatus::Provisioning));
+    /// # Ok(()) }
+    /// ```
     pub async fn create(&self, tenant: &Tenant) -> Result<(), TenantStoreError> {
         let mut tx = self
             .pool
@@ -107,6 +157,19 @@ impl PgTenantStore {
 
     /// Moves a tenant to `status` if the lifecycle allows it
     /// ([`TenantStatus::can_transition_to`]), and returns the updated record.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &tenancy_sqlx::PgTenantStore, id: tenancy_core::TenantId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::TenantStatus;
+    /// use tenancy_sqlx::TenantStoreError;
+    /// let deleted = store.set_status(id, TenantStatus::Deleted).await?;
+    /// assert_eq!(deleted.status, TenantStatus::Deleted);
+    /// // Deletion is final.
+    /// let err = store.set_status(id, TenantStatus::Active).await.unwrap_err();
+    /// assert!(matches!(err, TenantStoreError::InvalidTransition { .. }));
+    /// # Ok(()) }
+    /// ```
     pub async fn set_status(
         &self,
         id: TenantId,
@@ -155,6 +218,16 @@ impl PgTenantStore {
     }
 
     /// The tenant with this id, whatever its status.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &tenancy_sqlx::PgTenantStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::TenantId;
+    /// match store.by_id(TenantId::new_random()).await? {
+    ///     Some(t) => println!("{} is {}", t.slug, t.status),
+    ///     None => println!("no such tenant"),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn by_id(&self, id: TenantId) -> Result<Option<Tenant>, TenantStoreError> {
         let mut tx = self.read_tx().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -169,6 +242,16 @@ impl PgTenantStore {
     }
 
     /// The live (not deleted) tenant with this slug.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &tenancy_sqlx::PgTenantStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{TenantSlug, TenantStatus};
+    /// let slug: TenantSlug = "acme".parse()?;
+    /// if let Some(acme) = store.by_slug(&slug).await? {
+    ///     assert_ne!(acme.status, TenantStatus::Deleted); // a deleted tenant frees its slug
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn by_slug(&self, slug: &TenantSlug) -> Result<Option<Tenant>, TenantStoreError> {
         let mut tx = self.read_tx().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

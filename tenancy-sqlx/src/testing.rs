@@ -61,26 +61,129 @@ use tokio::sync::OnceCell;
 use crate::embedded::{EmbeddedError, EmbeddedPostgres};
 
 /// The unprivileged login role application connections use.
+///
+/// ```no_run
+/// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::testing::APP_ROLE;
+/// let (superuser, bypassrls): (bool, bool) =
+///     sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
+///         .bind(APP_ROLE)
+///         .fetch_one(db.admin_pool())
+///         .await?;
+/// assert!(!superuser && !bypassrls);
+/// # Ok(()) }
+/// ```
 pub const APP_ROLE: &str = "tenancy_test_app";
 /// The login role platform (cross-tenant) connections use; it has `BYPASSRLS`.
+///
+/// ```no_run
+/// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::testing::PLATFORM_ROLE;
+/// let platform = db.platform_pool(1).await?;
+/// let who: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&platform).await?;
+/// assert_eq!(who, PLATFORM_ROLE);
+/// # Ok(()) }
+/// ```
 pub const PLATFORM_ROLE: &str = "tenancy_test_platform";
 /// The group role (created by the migrations) that holds the runtime privileges.
+///
+/// ```no_run
+/// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::testing::{APP_ROLE, RUNTIME_GROUP};
+/// let member: bool = sqlx::query_scalar("SELECT pg_has_role($1, $2, 'MEMBER')")
+///     .bind(APP_ROLE)
+///     .bind(RUNTIME_GROUP)
+///     .fetch_one(db.admin_pool())
+///     .await?;
+/// assert!(member, "the application role gets its privileges through the group");
+/// # Ok(()) }
+/// ```
 pub const RUNTIME_GROUP: &str = "tenancy_runtime";
 /// The group role (created by the migrations) that holds the platform privileges.
+///
+/// ```no_run
+/// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::testing::PLATFORM_GROUP;
+/// // A test table the platform side (and only it) may read:
+/// sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+///     "CREATE TABLE billing_events (id int); GRANT SELECT ON billing_events TO {PLATFORM_GROUP}"
+/// )))
+/// .execute(db.admin_pool())
+/// .await?;
+/// # Ok(()) }
+/// ```
 pub const PLATFORM_GROUP: &str = "tenancy_platform";
 /// Prefix of every database this module creates.
+///
+/// ```no_run
+/// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::testing::DATABASE_PREFIX;
+/// assert!(db.name().starts_with(DATABASE_PREFIX));
+/// let open: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)")
+///     .bind(DATABASE_PREFIX)
+///     .fetch_one(db.admin_pool())
+///     .await?;
+/// assert!(open >= 1);
+/// # Ok(()) }
+/// ```
 pub const DATABASE_PREFIX: &str = "tenancy_test_";
 /// Environment variable naming a PgBouncer (`host:port`) that application connections use.
+///
+/// A test that needs session state PgBouncer cannot keep checks it:
+///
+/// ```
+/// use tenancy_sqlx::testing::PGBOUNCER_ENV;
+/// fn through_pgbouncer() -> bool {
+///     std::env::var(PGBOUNCER_ENV).is_ok_and(|v| !v.trim().is_empty())
+/// }
+/// if through_pgbouncer() {
+///     eprintln!("skipped: LISTEN does not survive transaction pooling");
+/// }
+/// ```
 pub const PGBOUNCER_ENV: &str = "TENANCY_TEST_PGBOUNCER";
 /// Environment variable that, when set, skips probing `127.0.0.1:5432`.
+///
+/// ```no_run
+/// // A test runner that must not touch a developer's own server.
+/// let status = std::process::Command::new("cargo")
+///     .args(["test", "-p", "tenancy-sqlx", "--all-features"])
+///     .env(tenancy_sqlx::testing::NO_LOCAL_ENV, "1")
+///     .status()?;
+/// assert!(status.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const NO_LOCAL_ENV: &str = "TENANCY_TEST_NO_LOCAL";
 /// The URL probed for a local server.
+///
+/// ```
+/// use sqlx::postgres::PgConnectOptions;
+/// let local: PgConnectOptions = tenancy_sqlx::testing::LOCAL_URL.parse()?;
+/// assert_eq!((local.get_host(), local.get_port()), ("127.0.0.1", 5432));
+/// assert_eq!(local.get_username(), "postgres");
+/// # Ok::<(), sqlx::Error>(())
+/// ```
 pub const LOCAL_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// Advisory lock key serialising role creation and migrations across parallel tests.
 const ROLE_LOCK_KEY: i64 = 0x0074_656e_616e_6379; // "tenancy"
 
 /// Why a test database or test server could not be set up.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tenancy_sqlx::testing::TestDbError> {
+/// use tenancy_sqlx::testing::{TestDatabase, TestDbError};
+/// let db = match TestDatabase::new().await {
+///     Ok(db) => db,
+///     // No DATABASE_URL, no local server and no PostgreSQL binaries installed.
+///     Err(e @ TestDbError::Embedded(_)) => {
+///         eprintln!("skipped: {e}"); // "could not start an embedded postgresql"
+///         return Ok(());
+///     }
+///     Err(e) => return Err(e),
+/// };
+/// db.close().await
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TestDbError {
@@ -117,6 +220,13 @@ pub enum TestDbError {
 
 impl TestDbError {
     /// Wraps a database error with what was being done, for use in `map_err`.
+    ///
+    /// ```
+    /// use tenancy_sqlx::testing::TestDbError;
+    /// let e = TestDbError::database("seeding", sqlx::Error::RowNotFound);
+    /// assert_eq!(e.to_string(), "database error while seeding");
+    /// assert!(std::error::Error::source(&e).is_some());
+    /// ```
     pub fn database(action: &'static str, source: sqlx::Error) -> Self {
         Self::Database { action, source }
     }
@@ -127,6 +237,19 @@ fn db_err(action: &'static str) -> impl FnOnce(sqlx::Error) -> TestDbError {
 }
 
 /// Where the test server came from.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tenancy_sqlx::testing::TestDbError> {
+/// use tenancy_sqlx::testing::{ServerSource, server};
+/// let what = match server().await?.source() {
+///     ServerSource::DatabaseUrl => "from DATABASE_URL",
+///     ServerSource::Local => "local server on 127.0.0.1:5432",
+///     ServerSource::Embedded => "embedded cluster started from the installed binaries",
+///     _ => "other",
+/// };
+/// eprintln!("tests run against the {what}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerSource {
@@ -139,6 +262,20 @@ pub enum ServerSource {
 }
 
 /// The PostgreSQL server tests run against, with a superuser connection.
+///
+/// Tests share the one of this process ([`server`]); a test runner can hold its own:
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::testing::TestServer;
+/// let mut server = TestServer::choose().await?;
+/// server.stop_when_process_exits()?;
+/// println!("DATABASE_URL={}", server.url());
+/// // ... run the test binaries with that DATABASE_URL ...
+/// server.drop_test_databases().await?;
+/// server.stop().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TestServer {
     source: ServerSource,
@@ -150,12 +287,29 @@ pub struct TestServer {
 impl TestServer {
     /// Chooses a server as described in the [module docs](self), honouring `DATABASE_URL` and
     /// `TENANCY_TEST_NO_LOCAL`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = tenancy_sqlx::testing::TestServer::choose().await?;
+    /// let pool = sqlx::PgPool::connect(server.url()).await?;
+    /// let version: String = sqlx::query_scalar("SHOW server_version").fetch_one(&pool).await?;
+    /// eprintln!("{:?} server, PostgreSQL {version}", server.source());
+    /// # Ok(()) }
+    /// ```
     pub async fn choose() -> Result<Self, TestDbError> {
         let skip_local = std::env::var_os(NO_LOCAL_ENV).is_some_and(|v| !v.is_empty());
         Self::choose_with(skip_local).await
     }
 
     /// Like [`choose`](Self::choose), but whether to probe `127.0.0.1:5432` is given.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_sqlx::testing::{ServerSource, TestServer};
+    /// let server = TestServer::choose_with(true).await?; // never the developer's own server
+    /// assert_ne!(server.source(), ServerSource::Local);
+    /// # Ok(()) }
+    /// ```
     pub async fn choose_with(skip_local: bool) -> Result<Self, TestDbError> {
         if let Ok(url) = std::env::var("DATABASE_URL")
             && !url.trim().is_empty()
@@ -196,27 +350,74 @@ impl TestServer {
     }
 
     /// Where this server came from.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_sqlx::testing::{ServerSource, TestServer};
+    /// let server = TestServer::choose().await?;
+    /// if std::env::var("DATABASE_URL").is_ok_and(|u| !u.trim().is_empty()) {
+    ///     assert_eq!(server.source(), ServerSource::DatabaseUrl);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn source(&self) -> ServerSource {
         self.source
     }
 
     /// The superuser URL.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = tenancy_sqlx::testing::server().await?;
+    /// let status = std::process::Command::new("psql")
+    ///     .args([server.url(), "-c", "SELECT 1"])
+    ///     .status()?;
+    /// assert!(status.success());
+    /// # Ok(()) }
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// Superuser connect options for the maintenance database.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use sqlx::Connection as _;
+    /// let server = tenancy_sqlx::testing::server().await?;
+    /// let mut conn = sqlx::PgConnection::connect_with(server.admin_options()).await?;
+    /// let superuser: String = sqlx::query_scalar("SHOW is_superuser").fetch_one(&mut conn).await?;
+    /// assert_eq!(superuser, "on");
+    /// # Ok(()) }
+    /// ```
     pub fn admin_options(&self) -> &PgConnectOptions {
         &self.admin
     }
 
     /// The embedded cluster, when this server is one.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = tenancy_sqlx::testing::server().await?;
+    /// if let Some(pg) = server.embedded() {
+    ///     eprintln!("embedded cluster on port {}, data in {}", pg.port(), pg.data_dir().display());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn embedded(&self) -> Option<&EmbeddedPostgres> {
         self.embedded.as_ref()
     }
 
     /// Makes an embedded cluster outlive every `Drop`: it is stopped after the process exits.
     /// Does nothing for other sources.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut server = tenancy_sqlx::testing::TestServer::choose().await?;
+    /// // Should this process be killed before it stops the server, the cluster still goes.
+    /// server.stop_when_process_exits()?;
+    /// # Ok(()) }
+    /// ```
     pub fn stop_when_process_exits(&mut self) -> Result<(), EmbeddedError> {
         match self.embedded.as_mut() {
             Some(pg) => pg.stop_when_process_exits(),
@@ -225,6 +426,14 @@ impl TestServer {
     }
 
     /// Stops an embedded cluster; does nothing for other sources.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = tenancy_sqlx::testing::TestServer::choose_with(true).await?;
+    /// // ... tests ...
+    /// server.stop().await?; // the embedded cluster and its directory are gone
+    /// # Ok(()) }
+    /// ```
     pub async fn stop(self) -> Result<(), EmbeddedError> {
         match self.embedded {
             Some(pg) => pg.stop().await,
@@ -237,6 +446,14 @@ impl TestServer {
     ///
     /// Databases still in use (`55006 object_in_use`, for example those of another test run on
     /// the same server) are left alone; a finished or crashed run leaves no connections.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = tenancy_sqlx::testing::server().await?;
+    /// let n = server.drop_test_databases().await?;
+    /// println!("dropped {n} leftover test database(s)");
+    /// # Ok(()) }
+    /// ```
     pub async fn drop_test_databases(&self) -> Result<u64, TestDbError> {
         let mut conn = PgConnection::connect_with(&self.admin)
             .await
@@ -277,6 +494,14 @@ static SERVER: OnceCell<TestServer> = OnceCell::const_new();
 /// The server of this process, chosen on first use (see the [module docs](self)).
 ///
 /// An embedded cluster started here is stopped by a watchdog after the process exits.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tenancy_sqlx::testing::TestDbError> {
+/// use tenancy_sqlx::testing::server;
+/// let first = server().await?;
+/// assert!(std::ptr::eq(first, server().await?), "chosen once per process");
+/// # Ok(()) }
+/// ```
 pub async fn server() -> Result<&'static TestServer, TestDbError> {
     SERVER
         .get_or_try_init(|| async {
@@ -291,6 +516,20 @@ pub async fn server() -> Result<&'static TestServer, TestDbError> {
 ///
 /// Call [`close`](Self::close) at the end of the test to drop it; databases left behind (for
 /// example by a failing test) are dropped by `cargo xtask test` at the end of the run.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::testing::TestDatabase;
+/// let db = TestDatabase::new().await?;
+/// let app = db.app_pool(2).await?;
+/// let tenants: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.tenants")
+///     .fetch_one(&app)
+///     .await?;
+/// assert_eq!(tenants, 0);
+/// app.close().await;
+/// db.close().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
@@ -301,6 +540,17 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates a uniquely named database, ensures the test roles exist and applies the
     /// crate's migrations as the superuser.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = tenancy_sqlx::testing::TestDatabase::new().await?;
+    /// let migrated: bool = sqlx::query_scalar("SELECT to_regclass('tenancy.tenants') IS NOT NULL")
+    ///     .fetch_one(db.admin_pool())
+    ///     .await?;
+    /// assert!(migrated);
+    /// db.close().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn new() -> Result<Self, TestDbError> {
         let server = server().await?;
         let name = format!("{DATABASE_PREFIX}{}", uuid::Uuid::new_v4().simple());
@@ -386,39 +636,118 @@ impl TestDatabase {
     }
 
     /// The database name (`tenancy_test_<uuid>`).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// let current: String = sqlx::query_scalar("SELECT current_database()::text")
+    ///     .fetch_one(db.admin_pool())
+    ///     .await?;
+    /// assert_eq!(current, db.name());
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// A superuser pool on this database, for DDL and seeding. Never use it for the code
     /// under test: row level security does not apply to it.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// sqlx::raw_sql(
+    ///     "CREATE TABLE notes (tenant_id uuid, body text); \
+    ///      SELECT tenancy.protect_table('notes'); \
+    ///      GRANT SELECT, INSERT ON notes TO tenancy_runtime;",
+    /// )
+    /// .execute(db.admin_pool())
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn admin_pool(&self) -> &PgPool {
         &self.admin_pool
     }
 
     /// Superuser connect options on this database.
+    ///
+    /// For APIs that take one connection, such as [`schema_drift`](crate::schema_drift):
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// use sqlx::Connection as _;
+    /// use tenancy_core::SchemaName;
+    /// let mut conn = sqlx::PgConnection::connect_with(&db.admin_connect_options()).await?;
+    /// let (template, acme) = (SchemaName::parse("tenant_template")?, SchemaName::parse("tenant_acme")?);
+    /// assert!(tenancy_sqlx::schema_drift(&mut conn, &template, &acme).await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn admin_connect_options(&self) -> PgConnectOptions {
         self.server.admin.clone().database(&self.name)
     }
 
     /// The unprivileged application role's name ([`APP_ROLE`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// // Cut every application connection, to test how the code under test reconnects.
+    /// sqlx::query(
+    ///     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+    ///      WHERE usename = $1 AND datname = $2",
+    /// )
+    /// .bind(db.app_role())
+    /// .bind(db.name())
+    /// .execute(db.admin_pool())
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn app_role(&self) -> &str {
         APP_ROLE
     }
 
     /// The platform role's name ([`PLATFORM_ROLE`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// let bypassrls: bool = sqlx::query_scalar("SELECT rolbypassrls FROM pg_roles WHERE rolname = $1")
+    ///     .bind(db.platform_role())
+    ///     .fetch_one(db.admin_pool())
+    ///     .await?;
+    /// assert!(bypassrls, "platform connections see every tenant's rows");
+    /// # Ok(()) }
+    /// ```
     pub fn platform_role(&self) -> &str {
         PLATFORM_ROLE
     }
 
     /// Connect options for the unprivileged application role (through PgBouncer when
     /// `TENANCY_TEST_PGBOUNCER` is set).
+    ///
+    /// The library's own pool under test connects with them:
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tenancy_sqlx::TenantPoolOptions::new()
+    ///     .max_connections(2)
+    ///     .connect_with(db.app_connect_options()?)
+    ///     .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
     pub fn app_connect_options(&self) -> Result<PgConnectOptions, TestDbError> {
         self.role_options(APP_ROLE, APP_ROLE)
     }
 
     /// Connect options for the platform role (through PgBouncer when `TENANCY_TEST_PGBOUNCER`
     /// is set).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// use sqlx::postgres::PgPoolOptions;
+    /// let platform = tenancy_sqlx::PlatformPool::connect_with(
+    ///     PgPoolOptions::new().max_connections(1),
+    ///     db.platform_connect_options()?,
+    /// )
+    /// .await?;
+    /// # let _ = platform; Ok(()) }
+    /// ```
     pub fn platform_connect_options(&self) -> Result<PgConnectOptions, TestDbError> {
         self.role_options(PLATFORM_ROLE, PLATFORM_ROLE)
     }
@@ -426,6 +755,15 @@ impl TestDatabase {
     /// A pool of at most `max` connections as the application role, after checking that the
     /// role is no superuser, has no `BYPASSRLS`, cannot become a role that has either, and owns
     /// no relation in this database. Any of these is an error.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// let app = db.app_pool(2).await?;
+    /// // No tenant set: row level security shows no rows (see `admin_pool` for the table).
+    /// let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM notes").fetch_one(&app).await?;
+    /// assert_eq!(visible, 0);
+    /// # Ok(()) }
+    /// ```
     pub async fn app_pool(&self, max: u32) -> Result<PgPool, TestDbError> {
         let pool = PgPoolOptions::new()
             .max_connections(max.max(1))
@@ -451,6 +789,15 @@ impl TestDatabase {
 
     /// A pool of at most `max` connections as the platform role, after checking that the role
     /// is no superuser.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &tenancy_sqlx::testing::TestDatabase) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{Tenant, TenantId};
+    /// let registry = tenancy_sqlx::PgTenantStore::new(db.platform_pool(1).await?);
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+    /// registry.create(&acme).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn platform_pool(&self, max: u32) -> Result<PgPool, TestDbError> {
         let pool = PgPoolOptions::new()
             .max_connections(max.max(1))
@@ -475,6 +822,15 @@ impl TestDatabase {
 
     /// Closes the admin pool and drops the database (`WITH (FORCE)`, so open application
     /// pools do not block it).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let db = tenancy_sqlx::testing::TestDatabase::new().await?;
+    /// let app = db.app_pool(1).await?;
+    /// // ... the test ...
+    /// db.close().await?; // `app` still holds a connection: it is terminated
+    /// # drop(app); Ok(()) }
+    /// ```
     pub async fn close(self) -> Result<(), TestDbError> {
         self.admin_pool.close().await;
         let mut maint = PgConnection::connect_with(&self.server.admin)
