@@ -55,6 +55,12 @@ pub enum TxError {
     /// `ROLLBACK` failed; the connection is discarded by the pool.
     #[error("could not roll back the tenant transaction")]
     Rollback(#[source] sqlx::Error),
+    /// Releasing the savepoint of a nested scope ([`NestedTx::commit`]) failed.
+    #[error("could not release the nested tenant scope")]
+    ReleaseSavepoint(#[source] sqlx::Error),
+    /// Rolling back to the savepoint of a nested scope ([`NestedTx::rollback`]) failed.
+    #[error("could not roll back the nested tenant scope")]
+    RollbackSavepoint(#[source] sqlx::Error),
 }
 
 /// Per-transaction settings of a pool, applied in the `BEGIN` round trip.
@@ -324,7 +330,7 @@ impl NestedTx<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn commit(self) -> Result<(), TxError> {
-        self.tx.commit().await.map_err(TxError::Commit)
+        self.tx.commit().await.map_err(TxError::ReleaseSavepoint)
     }
 
     /// Rolls back to the savepoint.
@@ -347,7 +353,7 @@ impl NestedTx<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn rollback(self) -> Result<(), TxError> {
-        self.tx.rollback().await.map_err(TxError::Rollback)
+        self.tx.rollback().await.map_err(TxError::RollbackSavepoint)
     }
 }
 
