@@ -3,6 +3,19 @@
 //! The audit runs as the role of the pool it is given and judges the catalog from that role's
 //! point of view (privileges through memberships included). Run it with the runtime role's pool,
 //! in CI and at startup ([`TenantPoolOptions`](crate::TenantPoolOptions) does by default).
+//!
+//! ```no_run
+//! # async fn demo(runtime_pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+//! use tenancy_sqlx::audit::{Severity, audit};
+//! // A CI step: fail on any isolation hole, print the warnings.
+//! let findings = audit(&runtime_pool).await?;
+//! for finding in &findings {
+//!     eprintln!("{finding}");
+//! }
+//! let holes = findings.iter().filter(|f| f.severity == Severity::Error).count();
+//! assert_eq!(holes, 0, "the catalog audit found {holes} isolation holes");
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 
@@ -10,6 +23,15 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row as _};
 
 /// How bad a finding is. A [`TenantPool`](crate::TenantPool) refuses to start on any
 /// [`Severity::Error`].
+///
+/// ```
+/// use tenancy_sqlx::Severity;
+/// // Errors sort after warnings: the worst finding is the maximum.
+/// assert!(Severity::Warning < Severity::Error);
+/// let worst = [Severity::Warning, Severity::Error, Severity::Warning].into_iter().max();
+/// assert_eq!(worst, Some(Severity::Error));
+/// assert_eq!(Severity::Error.to_string(), "error");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     /// Worth a look; not an isolation hole by itself.
@@ -28,6 +50,19 @@ impl fmt::Display for Severity {
 }
 
 /// What the auditor found.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), tenancy_sqlx::AuditError> {
+/// use tenancy_sqlx::FindingKind;
+/// // Tables that still need `tenancy.protect_table(..)`.
+/// let unprotected: Vec<String> = tenancy_sqlx::audit(&pool)
+///     .await?
+///     .into_iter()
+///     .filter(|f| matches!(f.kind, FindingKind::RlsNotEnabled | FindingKind::NoPolicy))
+///     .map(|f| f.object)
+///     .collect();
+/// # let _ = unprotected; Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FindingKind {
@@ -70,6 +105,19 @@ pub enum FindingKind {
 }
 
 /// One finding: what, how bad, which object, and how to fix it.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), tenancy_sqlx::AuditError> {
+/// use tenancy_sqlx::Severity;
+/// for f in tenancy_sqlx::audit(&pool).await? {
+///     if f.severity == Severity::Error {
+///         // RlsNotForced on public.projects
+///         //   fix: SELECT tenancy.protect_table('public.projects') (or ALTER TABLE ..)
+///         eprintln!("{:?} on {}\n  fix: {}", f.kind, f.object, f.fix);
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Finding {
@@ -94,11 +142,32 @@ impl fmt::Display for Finding {
 }
 
 /// The audit could not run (connection or catalog query failed).
+///
+/// The [`sqlx::Error`] is its source.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::error::Error as _;
+/// let pool = sqlx::PgPool::connect_lazy("postgres://app@localhost/saas").unwrap();
+/// pool.close().await;
+/// let err = tenancy_sqlx::audit(&pool).await.unwrap_err();
+/// assert_eq!(err.to_string(), "catalog audit failed");
+/// let cause = err.source().and_then(|e| e.downcast_ref::<sqlx::Error>());
+/// assert!(matches!(cause, Some(sqlx::Error::PoolClosed)));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("catalog audit failed")]
 pub struct AuditError(#[from] sqlx::Error);
 
 /// Options of the audit.
+///
+/// ```
+/// use tenancy_sqlx::AuditOptions;
+/// let options = AuditOptions::default();
+/// assert_eq!(options.tenant_column, "tenant_id");
+/// assert!(options.allowed_security_definer.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditOptions {
@@ -119,6 +188,11 @@ impl Default for AuditOptions {
 
 impl AuditOptions {
     /// Sets the tenant column name.
+    ///
+    /// ```
+    /// let options = tenancy_sqlx::AuditOptions::default().with_tenant_column("org_id");
+    /// assert_eq!(options.tenant_column, "org_id");
+    /// ```
     #[must_use]
     pub fn with_tenant_column(mut self, column: impl Into<String>) -> Self {
         self.tenant_column = column.into();
@@ -126,6 +200,16 @@ impl AuditOptions {
     }
 
     /// Allow-lists a `SECURITY DEFINER` function (`schema.function`).
+    ///
+    /// ```
+    /// let options = tenancy_sqlx::AuditOptions::default()
+    ///     .allow_security_definer("app.lookup_invitation")
+    ///     .allow_security_definer("app.health_check");
+    /// assert_eq!(
+    ///     options.allowed_security_definer,
+    ///     ["app.lookup_invitation", "app.health_check"]
+    /// );
+    /// ```
     #[must_use]
     pub fn allow_security_definer(mut self, function: impl Into<String>) -> Self {
         self.allowed_security_definer.push(function.into());
@@ -151,6 +235,20 @@ pub async fn audit(pool: &PgPool) -> Result<Vec<Finding>, AuditError> {
 /// Every query runs in one read-only transaction on one connection, so the audit also works
 /// through PgBouncer in transaction pooling mode (sqlx sends bound queries as named prepared
 /// statements, which only survive within one server transaction there) and sees one snapshot.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), tenancy_sqlx::AuditError> {
+/// use tenancy_sqlx::{AuditOptions, FindingKind, Severity};
+/// let options = AuditOptions::default()
+///     .with_tenant_column("org_id")
+///     .allow_security_definer("app.lookup_invitation");
+/// let findings = tenancy_sqlx::audit_with(&pool, &options).await?;
+/// // The reviewed function is no longer reported.
+/// assert!(!findings.iter().any(|f| f.kind == FindingKind::SecurityDefinerExecutable
+///     && f.object.starts_with("app.lookup_invitation(")));
+/// assert!(findings.iter().all(|f| f.severity < Severity::Error));
+/// # Ok(()) }
+/// ```
 pub async fn audit_with(pool: &PgPool, options: &AuditOptions) -> Result<Vec<Finding>, AuditError> {
     let mut tx = pool
         .begin_with(AssertSqlSafe(

@@ -73,10 +73,34 @@ pub use tx::{NestedTx, TenantTx, TxError};
 
 /// The migrations this crate ships (schema `tenancy`, group roles, accessor functions, registry,
 /// protection helpers).
+///
+/// ```
+/// use tenancy_sqlx::MIGRATOR;
+/// // What a deployment of the schema owner applies, oldest first.
+/// for m in MIGRATOR.iter() {
+///     println!("{:04} {}", m.version, m.description);
+/// }
+/// assert!(MIGRATOR.version_exists(1)); // schema `tenancy`, group roles, accessors
+/// ```
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Applies the migrations shipped with this crate. Run it as the schema owner, never as the
 /// runtime application role.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let owner = sqlx::PgPool::connect("postgres://migrator@localhost/saas").await?;
+/// tenancy_sqlx::migrate(&owner).await?;
+/// // Then the application's own tables, each protected by the helper it installed.
+/// sqlx::query(
+///     "CREATE TABLE IF NOT EXISTS public.projects (tenant_id uuid NOT NULL, id uuid NOT NULL, \
+///      name text NOT NULL, PRIMARY KEY (tenant_id, id))",
+/// )
+/// .execute(&owner)
+/// .await?;
+/// sqlx::query("SELECT tenancy.protect_table('public.projects')").execute(&owner).await?;
+/// # Ok(()) }
+/// ```
 pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
