@@ -37,6 +37,16 @@ use time::OffsetDateTime;
 use crate::TenantTx;
 
 /// Who did something: the real actor, recorded with every entry.
+///
+/// ```
+/// use tenancy_core::UserId;
+/// use tenancy_sqlx::audit_log::Actor;
+/// // Stored (and displayed) as `kind:id`.
+/// assert_eq!(Actor::Job("nightly-cleanup".into()).to_string(), "job:nightly-cleanup");
+/// assert_eq!(Actor::ApiKey("key_7f3a".into()).to_string(), "api_key:key_7f3a");
+/// let admin = UserId::new_random();
+/// assert_eq!(Actor::PlatformAdmin(admin).to_string(), format!("platform_admin:{admin}"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Actor {
     /// A signed-in user acting in the tenant.
@@ -51,6 +61,21 @@ pub enum Actor {
 
 impl Actor {
     /// The user of a tenant scope.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// use tenancy_sqlx::audit_log::Actor;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// assert_eq!(Actor::from_scope(&scope), Actor::User(alice));
+    /// # });
+    /// ```
     pub fn from_scope(scope: &TenantScope) -> Self {
         Self::User(scope.user_id())
     }
@@ -90,6 +115,16 @@ impl fmt::Display for Actor {
 
 /// An entry to append: actor, action (`resource.verb`, lowercase, dot-separated), optional
 /// target and JSON details.
+///
+/// ```
+/// use tenancy_sqlx::audit_log::{Actor, AuditEntry};
+/// let entry = AuditEntry::new(Actor::Job("billing-sync".into()), "subscription.renewed")
+///     .with_target("sub_123")
+///     .with_details(serde_json::json!({ "plan": "pro" }));
+/// assert_eq!(entry.action, "subscription.renewed");
+/// assert_eq!(entry.target.as_deref(), Some("sub_123"));
+/// assert_eq!(entry.details["plan"], "pro");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     /// Who did it.
@@ -104,6 +139,13 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// An entry with no target and empty details.
+    ///
+    /// ```
+    /// use tenancy_sqlx::audit_log::{Actor, AuditEntry};
+    /// let entry = AuditEntry::new(Actor::ApiKey("key_7f3a".into()), "project.created");
+    /// assert_eq!(entry.target, None);
+    /// assert_eq!(entry.details, serde_json::json!({}));
+    /// ```
     pub fn new(actor: Actor, action: impl Into<String>) -> Self {
         Self {
             actor,
@@ -114,6 +156,14 @@ impl AuditEntry {
     }
 
     /// Sets the target.
+    ///
+    /// ```
+    /// use tenancy_core::UserId;
+    /// use tenancy_sqlx::audit_log::{Actor, AuditEntry};
+    /// let (alice, bob) = (UserId::new_random(), UserId::new_random());
+    /// let entry = AuditEntry::new(Actor::User(alice), "member.removed").with_target(bob.to_string());
+    /// assert_eq!(entry.target, Some(bob.to_string()));
+    /// ```
     #[must_use]
     pub fn with_target(mut self, target: impl Into<String>) -> Self {
         self.target = Some(target.into());
@@ -121,6 +171,14 @@ impl AuditEntry {
     }
 
     /// Sets the details.
+    ///
+    /// ```
+    /// use tenancy_core::UserId;
+    /// use tenancy_sqlx::audit_log::{Actor, AuditEntry};
+    /// let entry = AuditEntry::new(Actor::User(UserId::new_random()), "member.role_changed")
+    ///     .with_details(serde_json::json!({ "from": "member", "to": "admin" }));
+    /// assert_eq!(entry.details["to"], "admin");
+    /// ```
     #[must_use]
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = details;
@@ -129,6 +187,19 @@ impl AuditEntry {
 }
 
 /// An entry as stored, with its place in the chain.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log;
+/// let mut tx = pool.begin(scope).await?;
+/// for r in audit_log::entries(&mut tx).await? {
+///     let target = r.target.as_deref().unwrap_or("-");
+///     println!("#{} {} {} {} {target}", r.seq, r.occurred_at, r.actor, r.action);
+/// }
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
     /// The tenant.
@@ -153,6 +224,19 @@ pub struct AuditRecord {
 
 /// The newest entry of a verified chain: anchor it outside the database to detect later
 /// truncation of the chain's tail.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log;
+/// let mut tx = pool.begin(scope).await?;
+/// let head = audit_log::verify_chain(&mut tx).await?;
+/// tx.commit().await?;
+/// // Anchor it where the database cannot rewrite it (here: the log shipper).
+/// let hash: String = head.hash.iter().map(|b| format!("{b:02x}")).collect();
+/// println!("audit head tenant={} seq={} hash={hash}", scope.tenant_id(), head.seq);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainHead {
     /// Number of entries (the newest entry's `seq`; 0 for an empty log).
@@ -162,6 +246,18 @@ pub struct ChainHead {
 }
 
 /// Why an audit-log operation failed.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log::{self, Actor, AuditEntry, AuditLogError};
+/// let mut tx = pool.begin(scope).await?;
+/// let entry = AuditEntry::new(Actor::from_scope(scope), "Project Archived");
+/// let err = audit_log::append(&mut tx, &entry).await.unwrap_err();
+/// assert!(matches!(err, AuditLogError::InvalidAction(ref a) if a == "Project Archived"));
+/// assert_eq!(err.to_string(), "audit action `Project Archived` is invalid");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditLogError {
@@ -177,6 +273,22 @@ pub enum AuditLogError {
 }
 
 /// What is wrong with a chain.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log::{self, TamperKind, VerifyError};
+/// let mut tx = pool.begin(scope).await?;
+/// if let Err(VerifyError::Tampered(t)) = audit_log::verify_chain(&mut tx).await {
+///     let what = match t.kind {
+///         TamperKind::HashMismatch => "was edited",
+///         TamperKind::BrokenLink => "does not follow its predecessor",
+///         TamperKind::MissingEntry => "is missing",
+///     };
+///     eprintln!("audit entry {} {what}", t.first_bad_entry);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TamperKind {
     /// The entry's content does not hash to its stored hash (edited).
@@ -188,6 +300,15 @@ pub enum TamperKind {
 }
 
 /// The chain of a tenant's audit log does not verify.
+///
+/// ```
+/// use tenancy_sqlx::audit_log::{TamperError, TamperKind, VerifyError};
+/// let err = TamperError { first_bad_entry: 3, kind: TamperKind::HashMismatch };
+/// assert_eq!(err.to_string(), "audit log tampered at entry 3 (HashMismatch)");
+/// // `verify_chain` returns it inside `VerifyError`, with the same message.
+/// let err = VerifyError::from(err);
+/// assert_eq!(err.to_string(), "audit log tampered at entry 3 (HashMismatch)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("audit log tampered at entry {first_bad_entry} ({kind:?})")]
 pub struct TamperError {
@@ -198,6 +319,21 @@ pub struct TamperError {
 }
 
 /// Why verification did not succeed.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log::{self, VerifyError};
+/// let mut tx = pool.begin(scope).await?;
+/// match audit_log::verify_chain(&mut tx).await {
+///     Ok(head) => println!("audit log intact, {} entries", head.seq),
+///     // Raise an alarm: someone with database rights rewrote the log.
+///     Err(VerifyError::Tampered(t)) => eprintln!("ALERT: {t}"),
+///     // Retry later: nothing is known about the chain.
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
@@ -220,6 +356,21 @@ fn valid_action(action: &str) -> bool {
 }
 
 /// Appends an entry to the log of the transaction's tenant and returns it as stored.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log::{self, Actor, AuditEntry};
+/// let mut tx = pool.begin(scope).await?;
+/// let entry = AuditEntry::new(Actor::from_scope(scope), "project.archived")
+///     .with_target("project-42")
+///     .with_details(serde_json::json!({ "reason": "inactive" }));
+/// let record = audit_log::append(&mut tx, &entry).await?;
+/// assert_eq!(record.tenant_id, tx.tenant_id());
+/// assert_eq!((record.action.as_str(), record.hash.len()), ("project.archived", 32));
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
 pub async fn append(tx: &mut TenantTx, entry: &AuditEntry) -> Result<AuditRecord, AuditLogError> {
     let tenant = tx.tenant_id();
     append_conn(tx, tenant, entry).await
@@ -254,6 +405,20 @@ pub(crate) async fn append_conn(
 }
 
 /// Every entry of the transaction's tenant, oldest first.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log::{self, Actor, AuditEntry};
+/// let mut tx = pool.begin(scope).await?;
+/// let entry = AuditEntry::new(Actor::from_scope(scope), "report.exported");
+/// let appended = audit_log::append(&mut tx, &entry).await?;
+/// let all = audit_log::entries(&mut tx).await?;
+/// assert_eq!(all.last(), Some(&appended));
+/// assert_eq!(all.len() as i64, appended.seq);
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
 pub async fn entries(tx: &mut TenantTx) -> Result<Vec<AuditRecord>, AuditLogError> {
     let rows = sqlx::query(
         "SELECT tenant_id, seq, occurred_at, actor_kind, actor_id, action, target, details, \
@@ -287,12 +452,42 @@ fn decode(row: &PgRow) -> Result<AuditRecord, AuditLogError> {
 
 /// Recomputes the chain of the transaction's tenant in the database and returns its head, or
 /// the first entry that fails.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log::{self, Actor, AuditEntry};
+/// let mut tx = pool.begin(scope).await?;
+/// let entry = AuditEntry::new(Actor::from_scope(scope), "project.archived");
+/// let record = audit_log::append(&mut tx, &entry).await?;
+/// let head = audit_log::verify_chain(&mut tx).await?;
+/// assert_eq!((head.seq, head.hash), (record.seq, record.hash));
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
 pub async fn verify_chain(tx: &mut TenantTx) -> Result<ChainHead, VerifyError> {
     verify(tx, None).await
 }
 
 /// Like [`verify_chain`], and also checks that an earlier anchored head is still part of the
 /// chain (detects removal of the newest entries).
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope,
+/// #     anchored_seq: i64, anchored_hash: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::audit_log::{self, ChainHead, TamperKind, VerifyError};
+/// // The head anchored outside the database last night.
+/// let anchor = ChainHead { seq: anchored_seq, hash: anchored_hash };
+/// let mut tx = pool.begin(scope).await?;
+/// match audit_log::verify_chain_from(&mut tx, &anchor).await {
+///     Ok(head) => assert!(head.seq >= anchor.seq),
+///     Err(VerifyError::Tampered(t)) if t.kind == TamperKind::MissingEntry => {
+///         eprintln!("audit entry {} is gone or was replaced", t.first_bad_entry);
+///     }
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn verify_chain_from(
     tx: &mut TenantTx,
     anchor: &ChainHead,
