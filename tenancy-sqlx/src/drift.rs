@@ -7,6 +7,20 @@ use sqlx::{Connection as _, PgConnection};
 use tenancy_core::SchemaName;
 
 /// Why the comparison could not run.
+///
+/// ```no_run
+/// # async fn demo(conn: &mut sqlx::PgConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::SchemaName;
+/// use tenancy_sqlx::{DriftError, schema_drift};
+/// let template = SchemaName::parse("tenant_template")?;
+/// let gone = SchemaName::parse("tenant_never_created")?;
+/// match schema_drift(conn, &template, &gone).await {
+///     Err(DriftError::MissingSchema(name)) => assert_eq!(name, "tenant_never_created"),
+///     Err(e) => return Err(e.into()),
+///     Ok(_) => unreachable!("a missing schema is never reported as no drift"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DriftError {
@@ -19,6 +33,14 @@ pub enum DriftError {
 }
 
 /// Row level security switches of a table.
+///
+/// ```
+/// use tenancy_sqlx::RowSecurity;
+/// let protected = RowSecurity { enabled: true, forced: true };
+/// let owner_bypasses = RowSecurity { enabled: true, forced: false };
+/// assert_eq!(protected.to_string(), "enabled and forced");
+/// assert_eq!(owner_bypasses.to_string(), "enabled, not forced");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RowSecurity {
     /// `ENABLE ROW LEVEL SECURITY`.
@@ -29,6 +51,28 @@ pub struct RowSecurity {
 
 /// One difference between the tenant schema and the template. Tables, columns and policies are
 /// named without schema.
+///
+/// ```
+/// use tenancy_sqlx::{Drift, RowSecurity};
+/// let drift = Drift::RowSecurity {
+///     table: "projects".into(),
+///     template: RowSecurity { enabled: true, forced: true },
+///     tenant: RowSecurity { enabled: true, forced: false },
+/// };
+/// assert_eq!(
+///     drift.to_string(),
+///     "row level security of `projects` is enabled, not forced, the template's is enabled and forced"
+/// );
+/// // Drift in row level security or policies weakens isolation; the rest is schema work.
+/// let weakens_isolation = matches!(
+///     drift,
+///     Drift::RowSecurity { .. }
+///         | Drift::MissingPolicy { .. }
+///         | Drift::ExtraPolicy { .. }
+///         | Drift::PolicyDiffers { .. }
+/// );
+/// assert!(weakens_isolation);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Drift {

@@ -40,6 +40,24 @@ const LOG_FILE: &str = "server.log";
 const LOG_TAIL_LINES: usize = 30;
 
 /// Why an [`EmbeddedPostgres`] could not be started or stopped.
+///
+/// ```no_run
+/// use tenancy_sqlx::embedded::{EmbeddedError, EmbeddedPostgres};
+///
+/// # async fn run() -> Result<(), EmbeddedError> {
+/// let pg = match EmbeddedPostgres::start().await {
+///     Ok(pg) => pg,
+///     // No server installed on this machine: skip the test instead of failing it.
+///     Err(e @ EmbeddedError::BinariesNotFound) => {
+///         eprintln!("skipping: {e}");
+///         return Ok(());
+///     }
+///     Err(e) => return Err(e),
+/// };
+/// pg.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EmbeddedError {
@@ -142,6 +160,17 @@ impl EmbeddedPostgres {
     /// The server listens on `127.0.0.1` only, trusts loopback connections, keeps its unix
     /// socket inside the temporary directory, runs with `fsync` off and logs to
     /// `server.log` in the data directory.
+    ///
+    /// ```no_run
+    /// use tenancy_sqlx::embedded::EmbeddedPostgres;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pg = EmbeddedPostgres::start().await?;
+    /// let pool = sqlx::PgPool::connect(&pg.url()).await?;
+    /// tenancy_sqlx::migrate(&pool).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start() -> Result<Self, EmbeddedError> {
         let bindir = find_bindir().ok_or(EmbeddedError::BinariesNotFound)?;
         let as_postgres_user = running_as_root();
@@ -218,26 +247,83 @@ impl EmbeddedPostgres {
     }
 
     /// The superuser connection URL: `postgres://postgres@127.0.0.1:PORT/postgres`.
+    ///
+    /// ```no_run
+    /// # async fn run(pg: &tenancy_sqlx::embedded::EmbeddedPostgres) -> Result<(), Box<dyn std::error::Error>> {
+    /// assert_eq!(pg.url(), format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port()));
+    /// let admin = sqlx::PgPool::connect(&pg.url()).await?;
+    /// # let _ = admin; Ok(())
+    /// # }
+    /// ```
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
     /// The TCP port the server listens on (on `127.0.0.1`).
+    ///
+    /// ```no_run
+    /// # async fn run(pg: &tenancy_sqlx::embedded::EmbeddedPostgres) -> Result<(), Box<dyn std::error::Error>> {
+    /// use sqlx::postgres::PgConnectOptions;
+    /// // Connect to another database of the cluster, as another role.
+    /// let options = PgConnectOptions::new()
+    ///     .host("127.0.0.1")
+    ///     .port(pg.port())
+    ///     .username("app")
+    ///     .database("saas");
+    /// let pool = sqlx::PgPool::connect_with(options).await?;
+    /// # let _ = pool; Ok(())
+    /// # }
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The cluster's data directory (inside a temporary directory that is removed on stop).
+    ///
+    /// ```no_run
+    /// # fn run(pg: &tenancy_sqlx::embedded::EmbeddedPostgres) -> std::io::Result<()> {
+    /// // The server log, to attach to a failing test's output.
+    /// let log = std::fs::read_to_string(pg.data_dir().join("server.log"))?;
+    /// eprintln!("{log}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
 
     /// The directory holding the PostgreSQL binaries that run this cluster.
+    ///
+    /// ```no_run
+    /// # fn run(pg: &tenancy_sqlx::embedded::EmbeddedPostgres) -> std::io::Result<()> {
+    /// // The client of the same installation, e.g. to load a SQL fixture.
+    /// let status = std::process::Command::new(pg.bindir().join("psql"))
+    ///     .args([pg.url().as_str(), "-v", "ON_ERROR_STOP=1", "-f", "fixtures/seed.sql"])
+    ///     .status()?;
+    /// assert!(status.success());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn bindir(&self) -> &Path {
         &self.bindir
     }
 
     /// Stops the server (fast shutdown) and removes its directory.
+    ///
+    /// ```no_run
+    /// use tenancy_sqlx::embedded::EmbeddedPostgres;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pg = EmbeddedPostgres::start().await?;
+    /// let dir = pg.data_dir().to_path_buf();
+    /// let pool = sqlx::PgPool::connect(&pg.url()).await?;
+    /// // ... run the test ...
+    /// pool.close().await;
+    /// pg.stop().await?;
+    /// assert!(!dir.exists());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stop(mut self) -> Result<(), EmbeddedError> {
         let out = self.pg_ctl_stop_command("fast");
         let out = tokio::process::Command::from(out)
@@ -266,6 +352,23 @@ impl EmbeddedPostgres {
     /// is still alive and then runs `pg_ctl stop -m immediate` and deletes the directory.
     /// Dropping the value still stops the cluster at once; the watchdog then finds nothing to
     /// do.
+    ///
+    /// ```no_run
+    /// use tenancy_sqlx::embedded::EmbeddedPostgres;
+    /// use tokio::sync::OnceCell;
+    ///
+    /// // One cluster for the whole test binary; statics are never dropped.
+    /// static PG: OnceCell<EmbeddedPostgres> = OnceCell::const_new();
+    ///
+    /// async fn shared_pg() -> &'static EmbeddedPostgres {
+    ///     PG.get_or_init(|| async {
+    ///         let mut pg = EmbeddedPostgres::start().await.expect("start postgresql");
+    ///         pg.stop_when_process_exits().expect("spawn the watchdog");
+    ///         pg
+    ///     })
+    ///     .await
+    /// }
+    /// ```
     pub fn stop_when_process_exits(&mut self) -> Result<(), EmbeddedError> {
         let Some(temp) = self.temp.as_ref() else {
             return Ok(());
