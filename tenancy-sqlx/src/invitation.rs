@@ -17,6 +17,21 @@ use crate::{TenantPool, TxError, settings};
 ///
 /// The accept errors say what is wrong with the invitation, never anything about the tenant's
 /// other data.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use tenancy_core::UserId;
+/// use tenancy_sqlx::{InvitationError, Invitations};
+/// let pool = sqlx::PgPool::connect_lazy("postgres://app@localhost/saas").unwrap();
+/// // A malformed (or forged) token is refused before any query.
+/// let err = Invitations::new()
+///     .accept(&pool, "inv_not-a-token", UserId::new_random(), "bob@example.com")
+///     .await
+///     .unwrap_err();
+/// assert!(matches!(err, InvitationError::NotFound));
+/// assert_eq!(err.to_string(), "invitation not found");
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvitationError {
@@ -66,6 +81,17 @@ fn db(e: sqlx::Error) -> InvitationError {
 }
 
 /// The secret of an invitation, shown once. Its `Debug` output is redacted.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::Role;
+/// let invitations = tenancy_sqlx::Invitations::new();
+/// let (_, token) = invitations.invite(pool, scope, "bob@example.com", Role::Member).await?;
+/// // Safe to log: the secret never appears.
+/// assert_eq!(format!("{token:?}"), "InvitationToken(..)");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct InvitationToken(String);
 
@@ -81,6 +107,17 @@ impl InvitationToken {
     }
 
     /// The token, to put in the invitation link.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::Role;
+    /// let invitations = tenancy_sqlx::Invitations::new();
+    /// let (_, token) = invitations.invite(pool, scope, "bob@example.com", Role::Member).await?;
+    /// assert!(token.expose().starts_with("inv_"));
+    /// let link = format!("https://app.example.com/join?token={}", token.expose());
+    /// # let _ = link; Ok(()) }
+    /// ```
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -106,6 +143,19 @@ impl fmt::Debug for InvitationToken {
 }
 
 /// A stored invitation (without its token).
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::Role;
+/// let invitations = tenancy_sqlx::Invitations::new();
+/// let (invitation, _token) =
+///     invitations.invite(pool, scope, " Bob@Example.COM ", Role::Member).await?;
+/// assert_eq!(invitation.email, "bob@example.com");
+/// assert_eq!((invitation.tenant_id, invitation.invited_by), (scope.tenant_id(), scope.user_id()));
+/// println!("invitation {} valid until {}", invitation.id, invitation.expires_at);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
     /// The invitation id.
@@ -123,6 +173,19 @@ pub struct Invitation {
 }
 
 /// The result of a successful accept.
+///
+/// ```no_run
+/// # async fn demo(app_pool: &sqlx::PgPool, token: &str, bob: tenancy_core::UserId,
+/// #     tenants: &dyn tenancy_core::TenantStore, members: &dyn tenancy_core::MembershipStore)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::{TenantKey, authorize};
+/// let invitations = tenancy_sqlx::Invitations::new();
+/// let joined = invitations.accept(app_pool, token, bob, "bob@example.com").await?;
+/// // Bob's first scope in the tenant he joined.
+/// let scope = authorize(tenants, members, &TenantKey::Id(joined.tenant_id), bob).await?;
+/// assert_eq!(scope.role(), joined.role);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptedInvitation {
     /// The tenant joined.
@@ -194,9 +257,23 @@ fn normalise_email(email: &str) -> Result<String, InvitationError> {
 
 impl Invitations {
     /// Default validity of an invitation: 7 days.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenancy_sqlx::Invitations;
+    /// assert_eq!(Invitations::DEFAULT_TTL, Duration::from_secs(7 * 24 * 3600));
+    /// // Links valid twice as long as the default:
+    /// let invitations = Invitations::new().with_ttl(2 * Invitations::DEFAULT_TTL);
+    /// assert_eq!(format!("{invitations:?}"), "Invitations { ttl: 1209600s, .. }");
+    /// ```
     pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
     /// Invitations valid for [`DEFAULT_TTL`](Self::DEFAULT_TTL), with no cache to invalidate.
+    ///
+    /// ```
+    /// let invitations = tenancy_sqlx::Invitations::new();
+    /// assert_eq!(format!("{invitations:?}"), "Invitations { ttl: 604800s, .. }");
+    /// ```
     pub fn new() -> Self {
         Self {
             ttl: Self::DEFAULT_TTL,
@@ -205,6 +282,16 @@ impl Invitations {
     }
 
     /// How long a new invitation stays valid (at least one second).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenancy_sqlx::Invitations;
+    /// let two_days = Invitations::new().with_ttl(Duration::from_secs(48 * 3600));
+    /// assert_eq!(format!("{two_days:?}"), "Invitations { ttl: 172800s, .. }");
+    /// // Zero is raised to the minimum.
+    /// let shortest = Invitations::new().with_ttl(Duration::ZERO);
+    /// assert_eq!(format!("{shortest:?}"), "Invitations { ttl: 1s, .. }");
+    /// ```
     #[must_use]
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl.max(Duration::from_secs(1));
@@ -212,6 +299,18 @@ impl Invitations {
     }
 
     /// Invalidates `invalidator` after an accept created a membership.
+    ///
+    /// ```no_run
+    /// # fn demo(app_pool: sqlx::PgPool) {
+    /// use std::sync::Arc;
+    /// use tenancy_core::CachingMembershipStore;
+    /// use tenancy_sqlx::{Invitations, PgMembershipStore};
+    /// // The pipeline reads roles through this cache; an accept evicts the new member's entry,
+    /// // so their first request after accepting is admitted at once.
+    /// let memberships = Arc::new(CachingMembershipStore::new(PgMembershipStore::new(app_pool)));
+    /// let invitations = Invitations::new().with_invalidator(memberships.clone());
+    /// # let _ = invitations; }
+    /// ```
     #[must_use]
     pub fn with_invalidator(mut self, invalidator: Arc<dyn MembershipCacheInvalidator>) -> Self {
         self.invalidator = invalidator;
@@ -220,6 +319,21 @@ impl Invitations {
 
     /// Invites `email` to the scope's tenant with `role`, if the inviter may grant it. Returns
     /// the invitation and its token (shown once; only its hash is stored).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, admin: &tenancy_core::TenantScope,
+    /// #     member: &tenancy_core::TenantScope) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::Role;
+    /// use tenancy_sqlx::{InvitationError, Invitations};
+    /// let invitations = Invitations::new();
+    /// let (invitation, token) = invitations.invite(pool, admin, "bob@example.com", Role::Member).await?;
+    /// assert_eq!(invitation.role, Role::Member);
+    /// // ... email `token.expose()` to bob ...
+    /// // A plain member may not invite an admin.
+    /// let err = invitations.invite(pool, member, "carol@example.com", Role::Admin).await.unwrap_err();
+    /// assert!(matches!(err, InvitationError::Denied(_)));
+    /// # let _ = token; Ok(()) }
+    /// ```
     pub async fn invite(
         &self,
         pool: &TenantPool,
@@ -275,6 +389,20 @@ impl Invitations {
     }
 
     /// Revokes a pending invitation of the scope's tenant (admins and owners).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, app_pool: &sqlx::PgPool,
+    /// #     scope: &tenancy_core::TenantScope, bob: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::Role;
+    /// use tenancy_sqlx::{InvitationError, Invitations};
+    /// let invitations = Invitations::new();
+    /// let (invitation, token) = invitations.invite(pool, scope, "bob@example.com", Role::Member).await?;
+    /// invitations.revoke(pool, scope, invitation.id).await?;
+    /// let err = invitations.accept(app_pool, token.expose(), bob, "bob@example.com").await.unwrap_err();
+    /// assert!(matches!(err, InvitationError::Revoked));
+    /// # Ok(()) }
+    /// ```
     pub async fn revoke(
         &self,
         pool: &TenantPool,
@@ -323,6 +451,20 @@ impl Invitations {
     ///
     /// `pool` is a pool of the runtime role. Creates the membership, marks the invitation used
     /// and appends an audit entry in one transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(app_pool: &sqlx::PgPool, token: &str, bob: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_sqlx::{InvitationError, Invitations};
+    /// // `token` from the link, the email as verified by the application's sign-in.
+    /// match Invitations::new().accept(app_pool, token, bob, "bob@example.com").await {
+    ///     Ok(joined) => println!("welcome to {} as {}", joined.tenant_id, joined.role),
+    ///     Err(InvitationError::Expired) => println!("this link has expired, ask for a new one"),
+    ///     Err(InvitationError::EmailMismatch) => println!("sign in with the invited address"),
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn accept(
         &self,
         pool: &PgPool,
