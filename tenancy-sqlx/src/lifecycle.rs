@@ -19,6 +19,23 @@ use crate::store::{self, COLUMNS, InsertTenantError, TenantStoreError};
 use crate::{PlatformPool, TxError, settings};
 
 /// Why a lifecycle operation failed.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope,
+/// #     id: tenancy_core::TenantId) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::TenantStatus;
+/// use tenancy_sqlx::{Lifecycle, LifecycleError};
+/// let lifecycle = Lifecycle::new();
+/// lifecycle.soft_delete(pool, admin, id).await?;
+/// // A deleted tenant stays deleted.
+/// match lifecycle.activate(pool, admin, id).await {
+///     Err(LifecycleError::InvalidTransition { from, to, .. }) => {
+///         assert_eq!((from, to), (TenantStatus::Deleted, TenantStatus::Active));
+///     }
+///     other => panic!("expected an invalid transition, got {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LifecycleError {
@@ -63,6 +80,19 @@ pub enum LifecycleError {
 }
 
 /// A tenant with its number of members, from [`Lifecycle::overview`].
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use std::cmp::Reverse;
+/// // The ten largest tenants.
+/// let mut rows = tenancy_sqlx::Lifecycle::new().overview(pool, admin).await?;
+/// rows.sort_by_key(|row| Reverse(row.member_count));
+/// for row in rows.iter().take(10) {
+///     println!("{:>6} {} ({})", row.member_count, row.tenant.display_name, row.tenant.status);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TenantOverview {
@@ -159,6 +189,15 @@ async fn insert_tenant_with_owner(
 
 impl Lifecycle {
     /// Lifecycle operations with no caches to invalidate.
+    ///
+    /// ```no_run
+    /// # async fn demo(admin: &tenancy_core::PlatformScope, id: tenancy_core::TenantId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// // An administration command-line tool: no request-path caches live in this process.
+    /// let pool = tenancy_sqlx::PlatformPool::connect("postgres://platform@localhost/saas").await?;
+    /// tenancy_sqlx::Lifecycle::new().suspend(&pool, admin, id).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> Self {
         Self {
             tenants: Arc::new(()),
@@ -167,6 +206,17 @@ impl Lifecycle {
     }
 
     /// Invalidates the tenant cache after every committed change.
+    ///
+    /// ```no_run
+    /// # fn demo(app_pool: sqlx::PgPool) {
+    /// use std::sync::Arc;
+    /// use tenancy_core::CachingTenantStore;
+    /// use tenancy_sqlx::{Lifecycle, PgTenantStore};
+    /// // The pipeline resolves tenants through this cache; a suspension is seen by the next request.
+    /// let tenants = Arc::new(CachingTenantStore::new(PgTenantStore::new(app_pool)));
+    /// let lifecycle = Lifecycle::new().with_tenant_invalidator(tenants.clone());
+    /// # let _ = lifecycle; }
+    /// ```
     #[must_use]
     pub fn with_tenant_invalidator(mut self, invalidator: Arc<dyn TenantCacheInvalidator>) -> Self {
         self.tenants = invalidator;
@@ -174,6 +224,17 @@ impl Lifecycle {
     }
 
     /// Invalidates the membership cache after creation and deletion.
+    ///
+    /// ```no_run
+    /// # fn demo(app_pool: sqlx::PgPool) {
+    /// use std::sync::Arc;
+    /// use tenancy_core::CachingMembershipStore;
+    /// use tenancy_sqlx::{Lifecycle, PgMembershipStore};
+    /// // The first owner's role is served at once, a deleted tenant's roles are evicted.
+    /// let memberships = Arc::new(CachingMembershipStore::new(PgMembershipStore::new(app_pool)));
+    /// let lifecycle = Lifecycle::new().with_membership_invalidator(memberships.clone());
+    /// # let _ = lifecycle; }
+    /// ```
     #[must_use]
     pub fn with_membership_invalidator(
         mut self,
@@ -184,6 +245,23 @@ impl Lifecycle {
     }
 
     /// Records `tenant` (status, plan and isolation as given) with `owner` as its first owner.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope,
+    /// #     alice: tenancy_core::UserId, bob: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{Tenant, TenantId};
+    /// use tenancy_sqlx::{Lifecycle, LifecycleError};
+    /// let lifecycle = Lifecycle::new();
+    /// let mut acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+    /// acme.plan = "pro".to_owned();
+    /// lifecycle.create_with_owner(pool, admin, &acme, alice).await?;
+    /// // Another live tenant with the same slug is refused.
+    /// let copycat = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme Corp");
+    /// let err = lifecycle.create_with_owner(pool, admin, &copycat, bob).await.unwrap_err();
+    /// assert!(matches!(err, LifecycleError::SlugTaken(ref slug) if slug.as_str() == "acme"));
+    /// # Ok(()) }
+    /// ```
     pub async fn create_with_owner(
         &self,
         pool: &PlatformPool,
@@ -343,6 +421,18 @@ impl Lifecycle {
     }
 
     /// Suspends an active or trial tenant.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope,
+    /// #     tenants: &tenancy_sqlx::PgTenantStore, id: tenancy_core::TenantId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::TenantStatus;
+    /// // Unpaid invoices: requests to the tenant are refused from now on.
+    /// tenancy_sqlx::Lifecycle::new().suspend(pool, admin, id).await?;
+    /// let tenant = tenants.by_id(id).await?.expect("a suspended tenant stays registered");
+    /// assert_eq!(tenant.status, TenantStatus::Suspended);
+    /// # Ok(()) }
+    /// ```
     pub async fn suspend(
         &self,
         pool: &PlatformPool,
@@ -354,6 +444,18 @@ impl Lifecycle {
     }
 
     /// Activates a provisioning, trial or suspended tenant.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope,
+    /// #     tenants: &tenancy_sqlx::PgTenantStore, id: tenancy_core::TenantId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::TenantStatus;
+    /// // The invoice is paid: the suspended tenant is back.
+    /// tenancy_sqlx::Lifecycle::new().activate(pool, admin, id).await?;
+    /// let status = tenants.by_id(id).await?.map(|t| t.status);
+    /// assert_eq!(status, Some(TenantStatus::Active));
+    /// # Ok(()) }
+    /// ```
     pub async fn activate(
         &self,
         pool: &PlatformPool,
@@ -366,6 +468,19 @@ impl Lifecycle {
 
     /// Marks a tenant deleted (its rows stay; its slug becomes free for a new tenant with a new
     /// id).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::PlatformPool, admin: &tenancy_core::PlatformScope,
+    /// #     old: tenancy_core::TenantId, owner: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{Tenant, TenantId};
+    /// let lifecycle = tenancy_sqlx::Lifecycle::new();
+    /// // `old` had the slug `acme`; once deleted, a new tenant may take it.
+    /// lifecycle.soft_delete(pool, admin, old).await?;
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme (new)");
+    /// lifecycle.create_with_owner(pool, admin, &acme, owner).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn soft_delete(
         &self,
         pool: &PlatformPool,

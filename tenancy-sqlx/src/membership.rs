@@ -21,6 +21,16 @@ use crate::{TenantPool, TenantTx, TxError, settings};
 pub(crate) const LAST_OWNER_SQLSTATE: &str = "TY001";
 
 /// Why a membership operation failed.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, sole_owner: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_sqlx::{MembershipError, Members};
+/// let err = Members::new().leave(pool, sole_owner).await.unwrap_err();
+/// assert!(matches!(err, MembershipError::LastOwner));
+/// assert_eq!(err.to_string(), "the last owner cannot leave, be removed or be demoted");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MembershipError {
@@ -73,6 +83,20 @@ pub(crate) fn parse_role(s: &str) -> Result<Role, MembershipError> {
 }
 
 /// One of a user's memberships, for the organisation switcher.
+///
+/// ```no_run
+/// # async fn demo(store: &tenancy_sqlx::PgMembershipStore, tenants: &dyn tenancy_core::TenantStore,
+/// #     user: tenancy_core::UserId) -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::{TenantKey, TenantSlug, authorize};
+/// // The user picked `acme` in the switcher: build that tenant's scope, re-checking the role.
+/// let chosen: TenantSlug = "acme".parse()?;
+/// let summaries = store.memberships_of(user).await?;
+/// if let Some(m) = summaries.iter().find(|m| m.slug == chosen) {
+///     let scope = authorize(tenants, store, &TenantKey::Id(m.tenant_id), user).await?;
+///     assert_eq!(scope.tenant_id(), m.tenant_id);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipSummary {
     /// The tenant.
@@ -86,6 +110,18 @@ pub struct MembershipSummary {
 }
 
 /// A member of the transaction's tenant.
+///
+/// ```no_run
+/// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+/// #     -> Result<(), Box<dyn std::error::Error>> {
+/// use tenancy_core::Role;
+/// let mut tx = pool.begin(scope).await?;
+/// let members = tenancy_sqlx::Members::new().list(&mut tx).await?;
+/// tx.commit().await?;
+/// let owners: Vec<_> = members.iter().filter(|m| m.role == Role::Owner).map(|m| m.user_id).collect();
+/// assert!(!owners.is_empty(), "the database keeps at least one owner");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// The user.
@@ -152,11 +188,28 @@ fn begin_as_user_sql(user: UserId) -> String {
 
 impl PgMembershipStore {
     /// A store over a pool of the runtime role.
+    ///
+    /// ```no_run
+    /// # async fn demo(app_pool: sqlx::PgPool, tenants: &dyn tenancy_core::TenantStore,
+    /// #     key: tenancy_core::TenantKey, user: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let members = tenancy_sqlx::PgMembershipStore::new(app_pool);
+    /// let scope = tenancy_core::authorize(tenants, &members, &key, user).await?;
+    /// # let _ = scope; Ok(()) }
+    /// ```
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
 
     /// The role of `user` in `tenant`, read as `user`.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &tenancy_sqlx::PgMembershipStore, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let role = store.role(scope.tenant_id(), scope.user_id()).await?;
+    /// assert_eq!(role, Some(scope.role()));
+    /// # Ok(()) }
+    /// ```
     pub async fn role(
         &self,
         tenant: TenantId,
@@ -183,6 +236,24 @@ impl PgMembershipStore {
     /// organisation switcher shows. Build the scope of the selected tenant with
     /// `tenancy_core::authorize(.., &TenantKey::Id(selected), user)`, never from a role listed
     /// here for another tenant.
+    ///
+    /// ```no_run
+    /// # async fn demo(store: &tenancy_sqlx::PgMembershipStore, user: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::Role;
+    /// // Account deletion waits until the user owns no organisation.
+    /// let owned: Vec<String> = store
+    ///     .memberships_of(user)
+    ///     .await?
+    ///     .into_iter()
+    ///     .filter(|m| m.role == Role::Owner)
+    ///     .map(|m| m.name)
+    ///     .collect();
+    /// if !owned.is_empty() {
+    ///     println!("transfer or delete these first: {}", owned.join(", "));
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn memberships_of(
         &self,
         user: UserId,
@@ -304,6 +375,17 @@ pub(crate) async fn actor_role(
 
 impl Members {
     /// Management without a cache to invalidate.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope,
+    /// #     store: &tenancy_sqlx::PgMembershipStore, bob: tenancy_core::UserId)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::Role;
+    /// tenancy_sqlx::Members::new().add(pool, scope, bob, Role::Admin).await?;
+    /// // No cache in between: the next lookup sees bob at once.
+    /// assert_eq!(store.role(scope.tenant_id(), bob).await?, Some(Role::Admin));
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> Self {
         Self {
             invalidator: Arc::new(()),
@@ -312,6 +394,18 @@ impl Members {
 
     /// Invalidates `invalidator` (the `CachingMembershipStore` of the pipeline) after every
     /// committed change.
+    ///
+    /// ```no_run
+    /// # fn demo(app_pool: sqlx::PgPool) {
+    /// use std::sync::Arc;
+    /// use tenancy_core::CachingMembershipStore;
+    /// use tenancy_sqlx::{Members, PgMembershipStore};
+    /// // The pipeline authorizes through this cache; a removal evicts the user's entry,
+    /// // so their next request is refused without waiting for the TTL.
+    /// let memberships = Arc::new(CachingMembershipStore::new(PgMembershipStore::new(app_pool)));
+    /// let members = Members::new().with_invalidator(memberships.clone());
+    /// # let _ = members; }
+    /// ```
     #[must_use]
     pub fn with_invalidator(mut self, invalidator: Arc<dyn MembershipCacheInvalidator>) -> Self {
         self.invalidator = invalidator;
@@ -319,6 +413,16 @@ impl Members {
     }
 
     /// The members of the transaction's tenant.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = pool.begin(scope).await?;
+    /// let members = tenancy_sqlx::Members::new().list(&mut tx).await?;
+    /// tx.commit().await?;
+    /// assert!(members.iter().any(|m| m.user_id == scope.user_id() && m.role == scope.role()));
+    /// # Ok(()) }
+    /// ```
     pub async fn list(&self, tx: &mut TenantTx) -> Result<Vec<Member>, MembershipError> {
         let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
             "SELECT user_id, role FROM tenancy.memberships \
@@ -338,6 +442,18 @@ impl Members {
     }
 
     /// Adds `user` with `role` (action [`Action::Grant`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope,
+    /// #     bob: tenancy_core::UserId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::Role;
+    /// use tenancy_sqlx::{MembershipError, Members};
+    /// let members = Members::new();
+    /// members.add(pool, scope, bob, Role::Member).await?;
+    /// let err = members.add(pool, scope, bob, Role::Manager).await.unwrap_err();
+    /// assert!(matches!(err, MembershipError::AlreadyMember(u) if u == bob));
+    /// # Ok(()) }
+    /// ```
     pub async fn add(
         &self,
         pool: &TenantPool,
@@ -366,6 +482,20 @@ impl Members {
     }
 
     /// Changes the role of `user` (the actor's own included) to `role`.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, owner: &tenancy_core::TenantScope,
+    /// #     bob_scope: &tenancy_core::TenantScope) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_core::{DenyReason, Role};
+    /// use tenancy_sqlx::{MembershipError, Members};
+    /// let members = Members::new();
+    /// let bob = bob_scope.user_id();
+    /// members.change_role(pool, owner, bob, Role::Admin).await?;
+    /// // Only an owner may make someone an owner, bob himself included.
+    /// let err = members.change_role(pool, bob_scope, bob, Role::Owner).await.unwrap_err();
+    /// assert!(matches!(err, MembershipError::Denied(DenyReason::OwnerOnly)));
+    /// # Ok(()) }
+    /// ```
     pub async fn change_role(
         &self,
         pool: &TenantPool,
@@ -406,6 +536,17 @@ impl Members {
     }
 
     /// Removes another member.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope,
+    /// #     bob: tenancy_core::UserId) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenancy_sqlx::{MembershipError, Members};
+    /// let members = Members::new();
+    /// members.remove(pool, scope, bob).await?;
+    /// let err = members.remove(pool, scope, bob).await.unwrap_err();
+    /// assert!(matches!(err, MembershipError::NotMember(u) if u == bob));
+    /// # Ok(()) }
+    /// ```
     pub async fn remove(
         &self,
         pool: &TenantPool,
@@ -421,6 +562,14 @@ impl Members {
     }
 
     /// The scope's user leaves the tenant.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope,
+    /// #     store: &tenancy_sqlx::PgMembershipStore) -> Result<(), Box<dyn std::error::Error>> {
+    /// tenancy_sqlx::Members::new().leave(pool, scope).await?;
+    /// assert_eq!(store.role(scope.tenant_id(), scope.user_id()).await?, None);
+    /// # Ok(()) }
+    /// ```
     pub async fn leave(
         &self,
         pool: &TenantPool,
