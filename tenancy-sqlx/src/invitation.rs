@@ -388,7 +388,9 @@ impl Invitations {
         ))
     }
 
-    /// Revokes a pending invitation of the scope's tenant (admins and owners).
+    /// Revokes a pending invitation of the scope's tenant (whoever could have granted its role).
+    /// An invitation that was already revoked gives [`InvitationError::Revoked`], an accepted one
+    /// [`InvitationError::AlreadyUsed`], another tenant's [`InvitationError::NotFound`].
     ///
     /// ```no_run
     /// # async fn demo(pool: &tenancy_sqlx::TenantPool, app_pool: &sqlx::PgPool,
@@ -411,32 +413,36 @@ impl Invitations {
     ) -> Result<(), InvitationError> {
         let mut tx = pool.begin(scope).await?;
         let actor = membership::actor_role(&mut tx, scope).await?;
-        let role: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM tenancy.invitations \
+        let row: Option<(String, bool, bool)> = sqlx::query_as(
+            "SELECT role, accepted_at IS NOT NULL, revoked_at IS NOT NULL \
+             FROM tenancy.invitations \
              WHERE tenant_id = (SELECT tenancy.current_tenant_id()) AND id = $1 FOR UPDATE",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let role = membership::parse_role(role.as_deref().ok_or(InvitationError::NotFound)?)?;
+        let (role, accepted, revoked) = row.ok_or(InvitationError::NotFound)?;
+        let role = membership::parse_role(&role)?;
         // Revoking is allowed to whoever could have granted the role.
         assignment::check(actor, Action::Grant, None, Some(role))
             .into_result()
             .map_err(InvitationError::Denied)?;
-        let n = sqlx::query(
+        // The row is locked: what it says now stays true until the update below.
+        if revoked {
+            return Err(InvitationError::Revoked);
+        }
+        if accepted {
+            return Err(InvitationError::AlreadyUsed);
+        }
+        sqlx::query(
             "UPDATE tenancy.invitations SET revoked_at = pg_catalog.now() \
-             WHERE tenant_id = (SELECT tenancy.current_tenant_id()) AND id = $1 \
-               AND accepted_at IS NULL AND revoked_at IS NULL",
+             WHERE tenant_id = (SELECT tenancy.current_tenant_id()) AND id = $1",
         )
         .bind(id)
         .execute(&mut *tx)
         .await
-        .map_err(db)?
-        .rows_affected();
-        if n == 0 {
-            return Err(InvitationError::AlreadyUsed);
-        }
+        .map_err(db)?;
         audit_log::append(
             &mut tx,
             &AuditEntry::new(Actor::from_scope(scope), "invitation.revoked")

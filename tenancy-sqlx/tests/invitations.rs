@@ -65,6 +65,12 @@ async fn accept_creates_the_membership_once_and_stores_only_a_hash() {
         assert!(matches!(err, InvitationError::AlreadyUsed), "{err:?}");
     }
     assert_eq!(org.members.role(a.id, mallory).await.unwrap(), None);
+    // An accepted invitation cannot be revoked any more.
+    let err = inv
+        .revoke(&org.pool, &s_owner, invitation.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InvitationError::AlreadyUsed), "{err:?}");
 
     let (by, used): (Option<uuid::Uuid>, bool) = sqlx::query_as(
         "SELECT accepted_by, accepted_at IS NOT NULL FROM tenancy.invitations WHERE id = $1",
@@ -168,6 +174,12 @@ async fn expired_and_revoked_invitations_are_refused() {
     inv.revoke(&org.pool, &s_owner, revoked.id).await.unwrap();
     let err = inv
         .accept(&org.app, revoked_token.expose(), carol, "carol@example.com")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InvitationError::Revoked), "{err:?}");
+    // Revoking twice says so (not "already used").
+    let err = inv
+        .revoke(&org.pool, &s_owner, revoked.id)
         .await
         .unwrap_err();
     assert!(matches!(err, InvitationError::Revoked), "{err:?}");
