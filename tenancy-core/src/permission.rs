@@ -35,6 +35,15 @@ use crate::{PlatformScope, Role, TenantScope};
 pub struct Permission(Cow<'static, str>);
 
 /// Why a string is not a valid [`Permission`].
+///
+/// ```
+/// use tenancy_core::Permission;
+/// let err = Permission::parse("Leads:Write").unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "`Leads:Write` is not a valid permission: expected `resource:action` with lowercase letters, digits, `_` and `-`"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "`{0}` is not a valid permission: expected `resource:action` with lowercase letters, digits, `_` and `-`"
@@ -81,6 +90,12 @@ impl Permission {
     /// # Panics
     ///
     /// When `s` is not `resource:action`; in a `const` item that is a compile error.
+    ///
+    /// ```
+    /// use tenancy_core::Permission;
+    /// const AUDIT_READ: Permission = Permission::from_static("audit_log:read");
+    /// assert_eq!(AUDIT_READ.as_str(), "audit_log:read");
+    /// ```
     #[allow(clippy::panic)]
     pub const fn from_static(s: &'static str) -> Self {
         if !is_valid(s) {
@@ -90,6 +105,15 @@ impl Permission {
     }
 
     /// Parses a permission.
+    ///
+    /// ```
+    /// use tenancy_core::Permission;
+    /// let p = Permission::parse("invoices:pay")?;
+    /// assert_eq!(p, Permission::from_static("invoices:pay"));
+    /// assert!(Permission::parse("invoices:pay:now").is_err());
+    /// assert!(Permission::parse(":pay").is_err());
+    /// # Ok::<(), tenancy_core::PermissionError>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Self, PermissionError> {
         if is_valid(s) {
             Ok(Self(Cow::Owned(s.to_owned())))
@@ -99,16 +123,32 @@ impl Permission {
     }
 
     /// The whole permission, `resource:action`.
+    ///
+    /// ```
+    /// use tenancy_core::Permission;
+    /// let p = Permission::from_static("leads:write");
+    /// assert_eq!(p.as_str(), "leads:write");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The part before the colon.
+    ///
+    /// ```
+    /// use tenancy_core::Permission;
+    /// assert_eq!(Permission::from_static("audit_log:read").resource(), "audit_log");
+    /// ```
     pub fn resource(&self) -> &str {
         self.0.split_once(':').map_or("", |(r, _)| r)
     }
 
     /// The part after the colon.
+    ///
+    /// ```
+    /// use tenancy_core::Permission;
+    /// assert_eq!(Permission::from_static("audit_log:read").action(), "read");
+    /// ```
     pub fn action(&self) -> &str {
         self.0.split_once(':').map_or("", |(_, a)| a)
     }
@@ -134,6 +174,19 @@ impl FromStr for Permission {
 }
 
 /// Which kind of scope a permission applies to.
+///
+/// ```
+/// use tenancy_core::{Permission, PermissionScope, Policy};
+/// const LEADS_READ: Permission = Permission::from_static("leads:read");
+/// const TENANTS_SUSPEND: Permission = Permission::from_static("tenants:suspend");
+/// let policy = Policy::builder()
+///     .permission(LEADS_READ)
+///     .platform_permission(TENANTS_SUSPEND)
+///     .build()?;
+/// assert_eq!(policy.scope_of(&LEADS_READ), Some(PermissionScope::Tenant));
+/// assert_eq!(policy.scope_of(&TENANTS_SUSPEND), Some(PermissionScope::Platform));
+/// # Ok::<(), tenancy_core::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PermissionScope {
     /// Checked against a [`TenantScope`], granted to organisation roles.
@@ -143,6 +196,15 @@ pub enum PermissionScope {
 }
 
 /// A mistake in a policy definition, reported by [`PolicyBuilder::build`].
+///
+/// ```
+/// use tenancy_core::{Permission, Policy, PolicyError, Role};
+/// const LEADS_READ: Permission = Permission::from_static("leads:read");
+/// // Granted, but never declared with `permission`.
+/// let err = Policy::builder().grant(Role::Member, [LEADS_READ]).build().unwrap_err();
+/// assert!(matches!(&err, PolicyError::UndeclaredPermission(p) if *p == LEADS_READ));
+/// assert_eq!(err.to_string(), "permission `leads:read` is granted but not declared");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
@@ -172,6 +234,20 @@ pub enum PolicyError {
 /// A custom role *inherits* every permission of the roles it is placed above, and the roles it is
 /// placed below inherit all of its permissions. Example: `billing` above `manager`, below `admin`:
 /// billing has every manager permission plus its own; admin (and so owner) has billing's.
+///
+/// ```
+/// use tenancy_core::{CustomRole, Permission, Policy, Role, RoleName};
+/// const INVOICES_PAY: Permission = Permission::from_static("invoices:pay");
+/// let billing: RoleName = "billing".parse()?;
+/// let policy = Policy::builder()
+///     .permission(INVOICES_PAY)
+///     .custom_role(CustomRole::new(billing.clone()).above(Role::Manager).below(Role::Admin))
+///     .grant(billing.clone(), [INVOICES_PAY])
+///     .build()?;
+/// assert!(policy.includes(&billing, &Role::Manager.into()));
+/// assert!(policy.includes(&Role::Owner.into(), &billing));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 #[must_use = "pass the role to `PolicyBuilder::custom_role`"]
 pub struct CustomRole {
@@ -182,6 +258,16 @@ pub struct CustomRole {
 
 impl CustomRole {
     /// A custom role with no place yet (it inherits nothing and nobody inherits it).
+    ///
+    /// ```
+    /// use tenancy_core::{CustomRole, Policy, Role, RoleName};
+    /// let auditor: RoleName = "auditor".parse()?;
+    /// // Not placed: inherits nothing, and no built-in role inherits it.
+    /// let policy = Policy::builder().custom_role(CustomRole::new(auditor.clone())).build()?;
+    /// assert!(!policy.includes(&auditor, &Role::Member.into()));
+    /// assert!(!policy.includes(&Role::Owner.into(), &auditor));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(name: RoleName) -> Self {
         Self {
             name,
@@ -191,12 +277,39 @@ impl CustomRole {
     }
 
     /// Places this role above `role`: this role inherits `role`'s permissions.
+    ///
+    /// ```
+    /// use tenancy_core::{CustomRole, Permission, Policy, Role, RoleName};
+    /// const LEADS_READ: Permission = Permission::from_static("leads:read");
+    /// let support: RoleName = "support".parse()?;
+    /// let policy = Policy::builder()
+    ///     .permission(LEADS_READ)
+    ///     .grant(Role::Member, [LEADS_READ])
+    ///     .custom_role(CustomRole::new(support.clone()).above(Role::Member))
+    ///     .build()?;
+    /// assert!(policy.check_role(&support, &LEADS_READ).is_allowed()); // inherited from member
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn above(mut self, role: impl Into<RoleName>) -> Self {
         self.above.push(role.into());
         self
     }
 
     /// Places this role below `role`: `role` inherits this role's permissions.
+    ///
+    /// ```
+    /// use tenancy_core::{CustomRole, Permission, Policy, Role, RoleName};
+    /// const INVOICES_PAY: Permission = Permission::from_static("invoices:pay");
+    /// let billing: RoleName = "billing".parse()?;
+    /// let policy = Policy::builder()
+    ///     .permission(INVOICES_PAY)
+    ///     .custom_role(CustomRole::new(billing.clone()).below(Role::Admin))
+    ///     .grant(billing, [INVOICES_PAY])
+    ///     .build()?;
+    /// assert!(policy.check_role(&Role::Admin.into(), &INVOICES_PAY).is_allowed());
+    /// assert!(!policy.check_role(&Role::Manager.into(), &INVOICES_PAY).is_allowed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn below(mut self, role: impl Into<RoleName>) -> Self {
         self.below.push(role.into());
         self
@@ -204,6 +317,17 @@ impl CustomRole {
 }
 
 /// Builds a [`Policy`]; see there.
+///
+/// ```
+/// use tenancy_core::{Permission, Policy, Role};
+/// const LEADS_READ: Permission = Permission::from_static("leads:read");
+/// let policy = Policy::builder()
+///     .permission(LEADS_READ)
+///     .grant(Role::Member, [LEADS_READ])
+///     .build()?;
+/// assert!(policy.check_role(&Role::Member.into(), &LEADS_READ).is_allowed());
+/// # Ok::<(), tenancy_core::PolicyError>(())
+/// ```
 #[derive(Debug, Default)]
 #[must_use = "call `build` to get the policy"]
 pub struct PolicyBuilder {
@@ -214,12 +338,35 @@ pub struct PolicyBuilder {
 
 impl PolicyBuilder {
     /// Declares a tenant permission. Undeclared permissions are always denied.
+    ///
+    /// ```
+    /// use tenancy_core::{Decision, DenyReason, Permission, Policy, Role};
+    /// const LEADS_READ: Permission = Permission::from_static("leads:read");
+    /// const LEADS_DELETE: Permission = Permission::from_static("leads:delete");
+    /// let policy = Policy::builder().permission(LEADS_READ).build()?;
+    /// assert!(policy.scope_of(&LEADS_READ).is_some());
+    /// // Never declared: denied for every role, owners included.
+    /// assert_eq!(
+    ///     policy.check_role(&Role::Owner.into(), &LEADS_DELETE),
+    ///     Decision::Deny(DenyReason::UnknownPermission)
+    /// );
+    /// # Ok::<(), tenancy_core::PolicyError>(())
+    /// ```
     pub fn permission(mut self, p: Permission) -> Self {
         self.declared.push((p, PermissionScope::Tenant));
         self
     }
 
     /// Declares several tenant permissions.
+    ///
+    /// ```
+    /// use tenancy_core::{Permission, PermissionScope, Policy};
+    /// const LEADS_READ: Permission = Permission::from_static("leads:read");
+    /// const LEADS_WRITE: Permission = Permission::from_static("leads:write");
+    /// let policy = Policy::builder().permissions([LEADS_READ, LEADS_WRITE]).build()?;
+    /// assert_eq!(policy.scope_of(&LEADS_WRITE), Some(PermissionScope::Tenant));
+    /// # Ok::<(), tenancy_core::PolicyError>(())
+    /// ```
     pub fn permissions(mut self, ps: impl IntoIterator<Item = Permission>) -> Self {
         self.declared
             .extend(ps.into_iter().map(|p| (p, PermissionScope::Tenant)));
@@ -228,12 +375,35 @@ impl PolicyBuilder {
 
     /// Declares a platform permission, held by every platform administrator and by no
     /// organisation role.
+    ///
+    /// ```
+    /// use tenancy_core::{Permission, Policy, PolicyError, Role};
+    /// const TENANTS_SUSPEND: Permission = Permission::from_static("tenants:suspend");
+    /// let builder = || Policy::builder().platform_permission(TENANTS_SUSPEND);
+    /// assert!(builder().build().is_ok());
+    /// // Platform permissions cannot be granted to organisation roles.
+    /// let err = builder().grant(Role::Owner, [TENANTS_SUSPEND]).build().unwrap_err();
+    /// assert!(matches!(err, PolicyError::PlatformPermissionGranted(_)));
+    /// ```
     pub fn platform_permission(mut self, p: Permission) -> Self {
         self.declared.push((p, PermissionScope::Platform));
         self
     }
 
     /// Grants permissions to a role (built-in or custom); roles above it inherit them.
+    ///
+    /// ```
+    /// use tenancy_core::{Permission, Policy, Role};
+    /// const LEADS_WRITE: Permission = Permission::from_static("leads:write");
+    /// let policy = Policy::builder()
+    ///     .permission(LEADS_WRITE)
+    ///     .grant(Role::Manager, [LEADS_WRITE])
+    ///     .build()?;
+    /// assert!(policy.check_role(&Role::Manager.into(), &LEADS_WRITE).is_allowed());
+    /// assert!(policy.check_role(&Role::Owner.into(), &LEADS_WRITE).is_allowed()); // inherited
+    /// assert!(!policy.check_role(&Role::Member.into(), &LEADS_WRITE).is_allowed());
+    /// # Ok::<(), tenancy_core::PolicyError>(())
+    /// ```
     pub fn grant(
         mut self,
         role: impl Into<RoleName>,
@@ -246,12 +416,38 @@ impl PolicyBuilder {
     }
 
     /// Adds a custom role placed in the hierarchy.
+    ///
+    /// ```
+    /// use tenancy_core::{CustomRole, Policy, PolicyError, Role, RoleName};
+    /// let support: RoleName = "support".parse()?;
+    /// let policy = Policy::builder()
+    ///     .custom_role(CustomRole::new(support.clone()).above(Role::Member))
+    ///     .build()?;
+    /// assert!(policy.includes(&support, &Role::Member.into()));
+    /// // A custom role may not reuse a built-in name.
+    /// let err = Policy::builder().custom_role(CustomRole::new(Role::Admin.into())).build();
+    /// assert!(matches!(err, Err(PolicyError::DuplicateRole(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn custom_role(mut self, role: CustomRole) -> Self {
         self.custom.push(role);
         self
     }
 
     /// Validates the definition and computes the inheritance closure once.
+    ///
+    /// ```
+    /// use tenancy_core::{CustomRole, Policy, PolicyError, RoleName};
+    /// let a: RoleName = "a".parse()?;
+    /// let b: RoleName = "b".parse()?;
+    /// let err = Policy::builder()
+    ///     .custom_role(CustomRole::new(a.clone()).above(b.clone()))
+    ///     .custom_role(CustomRole::new(b.clone()).above(a.clone()))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, PolicyError::Cycle(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Policy, PolicyError> {
         // Permissions.
         let mut declared: HashMap<Permission, PermissionScope> = HashMap::new();
@@ -400,16 +596,54 @@ pub struct Policy {
 
 impl Policy {
     /// A builder.
+    ///
+    /// ```
+    /// use tenancy_core::Policy;
+    /// let policy = Policy::builder().build()?;
+    /// assert!(policy.permissions_of(&tenancy_core::Role::Owner.into()).is_empty());
+    /// # Ok::<(), tenancy_core::PolicyError>(())
+    /// ```
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder::default()
     }
 
     /// Whether the scope's role holds `permission` in its tenant.
+    ///
+    /// ```
+    /// use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Permission, Policy,
+    ///     Role, Tenant, TenantId, TenantKey, UserId};
+    /// const LEADS_WRITE: Permission = Permission::from_static("leads:write");
+    /// let policy = Policy::builder().permission(LEADS_WRITE).grant(Role::Manager, [LEADS_WRITE]).build()?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # tenants.insert(acme.clone());
+    /// let (alice, bob) = (UserId::new_random(), UserId::new_random());
+    /// members.insert(acme.id, alice, Role::Manager);
+    /// members.insert(acme.id, bob, Role::Member);
+    /// let key = TenantKey::Id(acme.id);
+    /// let alice_scope = authorize(&tenants, &members, &key, alice).await.unwrap();
+    /// let bob_scope = authorize(&tenants, &members, &key, bob).await.unwrap();
+    /// assert!(policy.check(&alice_scope, &LEADS_WRITE).is_allowed());
+    /// assert!(policy.check(&bob_scope, &LEADS_WRITE).into_result().is_err());
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check(&self, scope: &TenantScope, permission: &Permission) -> Decision {
         self.check_role(&RoleName::from(scope.role()), permission)
     }
 
     /// Whether `role` (built-in or custom) holds the tenant permission `permission`.
+    ///
+    /// ```
+    /// use tenancy_core::{Decision, DenyReason, Permission, Policy, Role, RoleName};
+    /// const LEADS_READ: Permission = Permission::from_static("leads:read");
+    /// let policy = Policy::builder().permission(LEADS_READ).grant(Role::Member, [LEADS_READ]).build()?;
+    /// assert_eq!(policy.check_role(&Role::Admin.into(), &LEADS_READ), Decision::Allow);
+    /// let stranger: RoleName = "stranger".parse()?;
+    /// assert_eq!(policy.check_role(&stranger, &LEADS_READ), Decision::Deny(DenyReason::UnknownRole));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check_role(&self, role: &RoleName, permission: &Permission) -> Decision {
         match self.declared.get(permission) {
             None => return Decision::Deny(DenyReason::UnknownPermission),
@@ -429,6 +663,26 @@ impl Policy {
     /// Whether a platform administrator holds the platform permission `permission`. Tenant
     /// permissions are denied ([`DenyReason::WrongScope`]): a platform scope is not a tenant
     /// scope.
+    ///
+    /// ```
+    /// use tenancy_core::{authorize_platform, Decision, DenyReason, InMemoryPlatformAdmins, Permission,
+    ///     Policy, UserId};
+    /// const TENANTS_SUSPEND: Permission = Permission::from_static("tenants:suspend");
+    /// const LEADS_READ: Permission = Permission::from_static("leads:read");
+    /// let policy = Policy::builder()
+    ///     .permission(LEADS_READ)
+    ///     .platform_permission(TENANTS_SUSPEND)
+    ///     .build()?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let admins = InMemoryPlatformAdmins::new();
+    /// let root = UserId::new_random();
+    /// admins.insert(root);
+    /// let scope = authorize_platform(&admins, root).await.unwrap();
+    /// assert_eq!(policy.check_platform(&scope, &TENANTS_SUSPEND), Decision::Allow);
+    /// assert_eq!(policy.check_platform(&scope, &LEADS_READ), Decision::Deny(DenyReason::WrongScope));
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check_platform(&self, _scope: &PlatformScope, permission: &Permission) -> Decision {
         match self.declared.get(permission) {
             None => Decision::Deny(DenyReason::UnknownPermission),
@@ -438,6 +692,15 @@ impl Policy {
     }
 
     /// Whether `higher` is `lower` or inherits from it (directly or transitively).
+    ///
+    /// ```
+    /// use tenancy_core::{Policy, Role};
+    /// let policy = Policy::builder().build()?;
+    /// assert!(policy.includes(&Role::Owner.into(), &Role::Member.into()));
+    /// assert!(policy.includes(&Role::Admin.into(), &Role::Admin.into()));
+    /// assert!(!policy.includes(&Role::Manager.into(), &Role::Admin.into()));
+    /// # Ok::<(), tenancy_core::PolicyError>(())
+    /// ```
     pub fn includes(&self, higher: &RoleName, lower: &RoleName) -> bool {
         self.roles
             .get(higher)
@@ -445,6 +708,20 @@ impl Policy {
     }
 
     /// Every permission `role` holds, inherited ones included, sorted.
+    ///
+    /// ```
+    /// use tenancy_core::{Permission, Policy, Role};
+    /// const LEADS_READ: Permission = Permission::from_static("leads:read");
+    /// const LEADS_WRITE: Permission = Permission::from_static("leads:write");
+    /// let policy = Policy::builder()
+    ///     .permissions([LEADS_READ, LEADS_WRITE])
+    ///     .grant(Role::Member, [LEADS_READ])
+    ///     .grant(Role::Manager, [LEADS_WRITE])
+    ///     .build()?;
+    /// assert_eq!(policy.permissions_of(&Role::Member.into()), [LEADS_READ]);
+    /// assert_eq!(policy.permissions_of(&Role::Admin.into()), [LEADS_READ, LEADS_WRITE]);
+    /// # Ok::<(), tenancy_core::PolicyError>(())
+    /// ```
     pub fn permissions_of(&self, role: &RoleName) -> Vec<Permission> {
         let mut v: Vec<_> = self
             .roles
@@ -456,6 +733,15 @@ impl Policy {
     }
 
     /// The scope kind a permission was declared for, if declared.
+    ///
+    /// ```
+    /// use tenancy_core::{Permission, PermissionScope, Policy};
+    /// const LEADS_READ: Permission = Permission::from_static("leads:read");
+    /// let policy = Policy::builder().permission(LEADS_READ).build()?;
+    /// assert_eq!(policy.scope_of(&LEADS_READ), Some(PermissionScope::Tenant));
+    /// assert_eq!(policy.scope_of(&Permission::from_static("leads:delete")), None);
+    /// # Ok::<(), tenancy_core::PolicyError>(())
+    /// ```
     pub fn scope_of(&self, permission: &Permission) -> Option<PermissionScope> {
         self.declared.get(permission).copied()
     }
