@@ -135,6 +135,25 @@ impl TenantPipeline {
     /// [`NoTenant`](PipelineOutcome::NoTenant)) and no authenticator (every caller is
     /// anonymous). Add them with [`with_resolver`](Self::with_resolver) and
     /// [`with_authenticator`](Self::with_authenticator).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::HeaderMap;
+    /// use tenancy_core::{InMemoryMembershipStore, InMemoryTenantStore, PipelineOutcome, RequestView,
+    ///     TenantPipeline};
+    ///
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(InMemoryTenantStore::new()),
+    ///     Arc::new(InMemoryMembershipStore::new()),
+    /// );
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-tenant", "acme".parse().unwrap());
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// // No resolver yet: nothing selects a tenant, and the caller is anonymous.
+    /// let outcome = pipeline.run(&RequestView::new("/", &headers)).await.unwrap();
+    /// assert!(matches!(outcome, PipelineOutcome::NoTenant { principal: None, platform: None }));
+    /// # });
+    /// ```
     pub fn new(tenants: Arc<dyn TenantStore>, members: Arc<dyn MembershipStore>) -> Self {
         Self {
             resolver: Arc::new(no_source),
@@ -147,6 +166,26 @@ impl TenantPipeline {
     }
 
     /// Sets the resolver (one resolver or a [`ResolverChain`](crate::ResolverChain)).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::HeaderMap;
+    /// use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, PathResolver,
+    ///     RequestView, ResolverChain, TenantPipeline};
+    ///
+    /// let resolver = ResolverChain::first_match(vec![Box::new(HeaderResolver::x_tenant())])
+    ///     .with(PathResolver::prefix("orgs").unwrap());
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(InMemoryTenantStore::new()),
+    ///     Arc::new(InMemoryMembershipStore::new()),
+    /// )
+    /// .with_resolver(Arc::new(resolver));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// // A tenant is selected now; an anonymous caller is refused before any lookup.
+    /// let err = pipeline.run(&RequestView::new("/orgs/acme/leads", &HeaderMap::new())).await.unwrap_err();
+    /// assert_eq!(err.code(), "unauthenticated");
+    /// # });
+    /// ```
     #[must_use]
     pub fn with_resolver(mut self, resolver: Arc<dyn TenantResolver>) -> Self {
         self.resolver = resolver;
@@ -154,6 +193,29 @@ impl TenantPipeline {
     }
 
     /// Sets the authenticator.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::HeaderMap;
+    /// use tenancy_core::{InMemoryMembershipStore, InMemoryTenantStore, PipelineOutcome, Principal,
+    ///     RequestView, TenantPipeline, UserId, authenticator_fn};
+    ///
+    /// let alice = UserId::new_random();
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(InMemoryTenantStore::new()),
+    ///     Arc::new(InMemoryMembershipStore::new()),
+    /// )
+    /// .with_authenticator(Arc::new(authenticator_fn(move |_: &RequestView<'_>| {
+    ///     Ok(Some(Principal::user(alice)))
+    /// })));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let outcome = pipeline.run(&RequestView::new("/", &HeaderMap::new())).await.unwrap();
+    /// assert!(matches!(
+    ///     outcome,
+    ///     PipelineOutcome::NoTenant { principal: Some(p), .. } if p.user_id == alice
+    /// ));
+    /// # });
+    /// ```
     #[must_use]
     pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticator = authenticator;
@@ -161,6 +223,31 @@ impl TenantPipeline {
     }
 
     /// Sets the tenant store (for example a caching wrapper).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tenancy_core::{CachingTenantStore, HeaderResolver, InMemoryMembershipStore,
+    ///     InMemoryTenantStore, Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
+    ///     authenticator_fn};
+    ///
+    /// let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+    /// let alice = UserId::new_random();
+    /// members.insert(acme.id, alice, Role::Member);
+    /// tenants.insert(acme);
+    /// let pipeline = TenantPipeline::new(Arc::new(InMemoryTenantStore::new()), Arc::new(members))
+    ///     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    ///     .with_authenticator(Arc::new(authenticator_fn(move |_: &RequestView<'_>| {
+    ///         Ok(Some(Principal::user(alice)))
+    ///     })))
+    ///     // Replaces the empty store given to `new`: lookups now go through a cache over `tenants`.
+    ///     .with_tenant_store(Arc::new(CachingTenantStore::new(tenants)));
+    /// let req = http::Request::builder().header("x-tenant", "acme").body(())?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// assert!(pipeline.run(&RequestView::from_request(&req)).await.is_ok());
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_tenant_store(mut self, tenants: Arc<dyn TenantStore>) -> Self {
         self.tenants = tenants;
@@ -168,6 +255,33 @@ impl TenantPipeline {
     }
 
     /// Sets the membership store.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tenancy_core::{CachingMembershipStore, HeaderResolver, InMemoryMembershipStore,
+    ///     InMemoryTenantStore, PipelineOutcome, Principal, RequestView, Role, Tenant, TenantId,
+    ///     TenantPipeline, UserId, authenticator_fn};
+    ///
+    /// let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+    /// let alice = UserId::new_random();
+    /// members.insert(acme.id, alice, Role::Manager);
+    /// tenants.insert(acme);
+    /// let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(InMemoryMembershipStore::new()))
+    ///     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    ///     .with_authenticator(Arc::new(authenticator_fn(move |_: &RequestView<'_>| {
+    ///         Ok(Some(Principal::user(alice)))
+    ///     })))
+    ///     .with_membership_store(Arc::new(CachingMembershipStore::new(members)));
+    /// let req = http::Request::builder().header("x-tenant", "acme").body(())?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// match pipeline.run(&RequestView::from_request(&req)).await.unwrap() {
+    ///     PipelineOutcome::Scoped(scope) => assert_eq!(scope.role(), Role::Manager),
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_membership_store(mut self, members: Arc<dyn MembershipStore>) -> Self {
         self.members = members;
@@ -177,6 +291,31 @@ impl TenantPipeline {
     /// Checks callers of tenant-less requests against these platform administrators and, for an
     /// administrator, returns a [`PlatformScope`] in [`PipelineOutcome::NoTenant`]. A tenant
     /// route never yields a platform scope.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::HeaderMap;
+    /// use tenancy_core::{InMemoryMembershipStore, InMemoryPlatformAdmins, InMemoryTenantStore,
+    ///     PipelineOutcome, Principal, RequestView, TenantPipeline, UserId, authenticator_fn};
+    ///
+    /// let root = UserId::new_random();
+    /// let admins = InMemoryPlatformAdmins::new();
+    /// admins.insert(root);
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(InMemoryTenantStore::new()),
+    ///     Arc::new(InMemoryMembershipStore::new()),
+    /// )
+    /// .with_authenticator(Arc::new(authenticator_fn(move |_: &RequestView<'_>| {
+    ///     Ok(Some(Principal::user(root)))
+    /// })))
+    /// .with_platform_admins(Arc::new(admins));
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// match pipeline.run(&RequestView::new("/admin", &HeaderMap::new())).await.unwrap() {
+    ///     PipelineOutcome::NoTenant { platform: Some(scope), .. } => assert_eq!(scope.admin_id(), root),
+    ///     other => panic!("unexpected {other:?}"),
+    /// }
+    /// # });
+    /// ```
     #[must_use]
     pub fn with_platform_admins(mut self, admins: Arc<dyn PlatformAdmins>) -> Self {
         self.platform_admins = Some(admins);
@@ -214,6 +353,25 @@ impl TenantPipeline {
     /// Every store and the authenticator are asked for an immediate answer first
     /// ([`TenantStore::get_now`], [`MembershipStore::role_of_now`],
     /// [`Authenticator::authenticate_now`]); only the ones that have none are awaited.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, RequestView,
+    ///     TenantPipeline};
+    ///
+    /// let pipeline = TenantPipeline::new(
+    ///     Arc::new(InMemoryTenantStore::new()),
+    ///     Arc::new(InMemoryMembershipStore::new()),
+    /// )
+    /// .with_resolver(Arc::new(HeaderResolver::x_tenant()));
+    /// let req = http::Request::builder().header("x-tenant", "acme").body(())?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// // An anonymous caller on a tenant route: 401, before the (unknown) tenant is looked up.
+    /// let err = pipeline.run(&RequestView::from_request(&req)).await.unwrap_err();
+    /// assert_eq!((err.status().as_u16(), err.code()), (401, "unauthenticated"));
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn run(&self, req: &RequestView<'_>) -> Result<PipelineOutcome, PipelineError> {
         let span = tracing::debug_span!("tenancy.pipeline", tenant_id = Empty, tenant_slug = Empty);
         let result = self.steps(req, &span).instrument(span.clone()).await;
@@ -504,6 +662,27 @@ impl From<PipelineError> for Stop {
 }
 
 /// The result of a successful pipeline run.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, PipelineOutcome,
+///     RequestView, TenantPipeline};
+/// # let pipeline = TenantPipeline::new(
+/// #     Arc::new(InMemoryTenantStore::new()),
+/// #     Arc::new(InMemoryMembershipStore::new()),
+/// # )
+/// # .with_resolver(Arc::new(HeaderResolver::x_tenant()));
+/// let req = http::Request::builder().uri("/health").body(())?;
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let greeting = match pipeline.run(&RequestView::from_request(&req)).await.unwrap() {
+///     PipelineOutcome::Scoped(scope) => format!("hello, member of {}", scope.slug()),
+///     PipelineOutcome::NoTenant { platform: Some(_), .. } => "hello, administrator".to_owned(),
+///     PipelineOutcome::NoTenant { principal, .. } => format!("hello, {principal:?}"),
+/// };
+/// assert_eq!(greeting, "hello, None");
+/// # });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum PipelineOutcome {
     /// A tenant was selected, exists, admits requests, and the caller is a member.
@@ -523,6 +702,33 @@ pub enum PipelineOutcome {
 /// [`status`](Self::status), [`code`](Self::code) and [`public_message`](Self::public_message)
 /// are what an adapter puts in the response; the `Display` text and the source chain are for
 /// logs (they may name the tenant or the store failure).
+///
+/// ```
+/// use std::sync::Arc;
+/// use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, PipelineError,
+///     Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, TenantStatus, UserId,
+///     authenticator_fn};
+///
+/// let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme")
+///     .with_status(TenantStatus::Suspended);
+/// let alice = UserId::new_random();
+/// members.insert(acme.id, alice, Role::Owner);
+/// tenants.insert(acme);
+/// let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+///     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+///     .with_authenticator(Arc::new(authenticator_fn(move |_: &RequestView<'_>| {
+///         Ok(Some(Principal::user(alice)))
+///     })));
+/// let req = http::Request::builder().header("x-tenant", "acme").body(())?;
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let err = pipeline.run(&RequestView::from_request(&req)).await.unwrap_err();
+/// assert!(matches!(err, PipelineError::TenantInactive { status: TenantStatus::Suspended, .. }));
+/// assert_eq!(err.to_string(), "tenant `acme` is suspended"); // for logs
+/// assert_eq!(err.public_message(), "this tenant is suspended"); // for the caller
+/// # });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
@@ -570,6 +776,23 @@ impl PipelineError {
     }
 
     /// The HTTP status.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, RequestView,
+    /// #     TenantPipeline};
+    /// # let pipeline = TenantPipeline::new(
+    /// #     Arc::new(InMemoryTenantStore::new()),
+    /// #     Arc::new(InMemoryMembershipStore::new()),
+    /// # )
+    /// # .with_resolver(Arc::new(HeaderResolver::x_tenant()));
+    /// let req = http::Request::builder().header("x-tenant", "Not A Slug!").body(())?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let err = pipeline.run(&RequestView::from_request(&req)).await.unwrap_err();
+    /// assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidTenant(_) | Self::Conflict(_) => StatusCode::BAD_REQUEST,
@@ -582,6 +805,23 @@ impl PipelineError {
     }
 
     /// A stable machine-readable code.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, RequestView,
+    /// #     TenantPipeline};
+    /// # let pipeline = TenantPipeline::new(
+    /// #     Arc::new(InMemoryTenantStore::new()),
+    /// #     Arc::new(InMemoryMembershipStore::new()),
+    /// # )
+    /// # .with_resolver(Arc::new(HeaderResolver::x_tenant()));
+    /// let req = http::Request::builder().header("x-tenant", "Not A Slug!").body(())?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let err = pipeline.run(&RequestView::from_request(&req)).await.unwrap_err();
+    /// assert_eq!(err.code(), "invalid_tenant");
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidTenant(_) => "invalid_tenant",
@@ -600,6 +840,23 @@ impl PipelineError {
     }
 
     /// A short message safe to show to the caller: fixed text, no tenant names, no internals.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, RequestView,
+    /// #     TenantPipeline};
+    /// # let pipeline = TenantPipeline::new(
+    /// #     Arc::new(InMemoryTenantStore::new()),
+    /// #     Arc::new(InMemoryMembershipStore::new()),
+    /// # )
+    /// # .with_resolver(Arc::new(HeaderResolver::x_tenant()));
+    /// let req = http::Request::builder().header("x-tenant", "Not A Slug!").body(())?;
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let err = pipeline.run(&RequestView::from_request(&req)).await.unwrap_err();
+    /// assert_eq!(err.public_message(), "the tenant selection is malformed");
+    /// # });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn public_message(&self) -> &'static str {
         match self {
             Self::InvalidTenant(_) => "the tenant selection is malformed",
