@@ -220,17 +220,64 @@ pub fn with_current<R>(f: impl FnOnce(&TenantScope) -> R) -> Result<R, NoScopeEr
 
 impl TenantScope {
     /// Runs `fut` with this scope as the current one; same as [`in_scope`]`(self.clone(), fut)`.
+    ///
+    /// ```
+    /// use tenancy_core::{authorize, try_current, InMemoryMembershipStore, InMemoryTenantStore, Role,
+    ///     Tenant, TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// let slug = scope.scope_future(async { try_current().unwrap().slug().to_string() }).await;
+    /// assert_eq!(slug, "acme");
+    /// # });
+    /// ```
     pub fn scope_future<F: Future>(&self, fut: F) -> ScopedFuture<F> {
         in_scope(self.clone(), fut)
     }
 
     /// A serialisable reference to this scope, to put in a job payload. It records the scope's
     /// actor kind as the originator; use [`to_ref_as`](Self::to_ref_as) for another.
+    ///
+    /// ```
+    /// use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, PrincipalKind, Role,
+    ///     Tenant, TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// let job = scope.to_ref();
+    /// assert_eq!((job.tenant_id(), job.user_id()), (acme.id, alice));
+    /// assert_eq!(job.actor(), PrincipalKind::User);
+    /// # });
+    /// ```
     pub fn to_ref(&self) -> TenantRef {
         self.to_ref_as(self.actor())
     }
 
     /// A serialisable reference to this scope with an explicit actor kind.
+    ///
+    /// ```
+    /// use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, PrincipalKind, Role,
+    ///     Tenant, TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// // A nightly export the user scheduled, recorded as started by a service.
+    /// let job = scope.to_ref_as(PrincipalKind::Service);
+    /// assert_eq!(job.actor(), PrincipalKind::Service);
+    /// # });
+    /// ```
     pub fn to_ref_as(&self, actor: PrincipalKind) -> TenantRef {
         TenantRef {
             tenant_id: self.tenant_id(),
@@ -244,6 +291,12 @@ impl TenantScope {
 ///
 /// Either the code runs outside [`in_scope`], or in a task spawned without re-attaching the
 /// scope (`tokio::spawn` does not inherit task-locals).
+///
+/// ```
+/// use tenancy_core::{NoScopeError, try_current};
+/// let err: NoScopeError = try_current().unwrap_err();
+/// assert!(err.to_string().starts_with("no tenant scope in this task"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "no tenant scope in this task; spawned tasks do not inherit it, wrap the future with `in_scope`"
@@ -298,16 +351,58 @@ pub struct TenantRef {
 
 impl TenantRef {
     /// The referenced tenant.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// # let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// let job = scope.to_ref();
+    /// assert_eq!(job.tenant_id(), acme.id);
+    /// # });
+    /// ```
     pub fn tenant_id(&self) -> TenantId {
         self.tenant_id
     }
 
     /// The user the work runs as.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// # let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// let job = scope.to_ref();
+    /// assert_eq!(job.user_id(), alice);
+    /// # });
+    /// ```
     pub fn user_id(&self) -> UserId {
         self.user_id
     }
 
     /// Who started the work (informational: anybody can write this field).
+    ///
+    /// ```
+    /// use tenancy_core::{PrincipalKind, TenantRef};
+    /// // Anybody can write a reference; the actor field is only informational.
+    /// let job: TenantRef = serde_json::from_str(r#"{
+    ///     "tenant_id": "0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60",
+    ///     "user_id": "0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f61",
+    ///     "actor": "api_key"
+    /// }"#)?;
+    /// assert_eq!(job.actor(), PrincipalKind::ApiKey);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn actor(&self) -> PrincipalKind {
         self.actor
     }
@@ -318,6 +413,30 @@ impl TenantRef {
     /// [`AuthorizeError::TenantNotActive`] for a suspended or deleted one,
     /// [`AuthorizeError::NotMember`] for a revoked member, and [`AuthorizeError::Store`] when a
     /// store is down (fail closed: retry the job later).
+    ///
+    /// ```
+    /// use tenancy_core::{authorize, AuthorizeError, InMemoryMembershipStore, InMemoryTenantStore,
+    ///     PrincipalKind, Role, Tenant, TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Admin);
+    /// let job = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap().to_ref();
+    ///
+    /// // The role is read again: a demotion since enqueueing applies.
+    /// members.insert(acme.id, alice, Role::Member);
+    /// let scope = job.rehydrate(&tenants, &members).await.unwrap();
+    /// assert_eq!(scope.role(), Role::Member);
+    /// assert_eq!(scope.actor(), PrincipalKind::Job);
+    ///
+    /// // A revoked member's job does not run.
+    /// members.remove(acme.id, alice);
+    /// let err = job.rehydrate(&tenants, &members).await.unwrap_err();
+    /// assert!(matches!(err, AuthorizeError::NotMember(_)));
+    /// # });
+    /// ```
     pub async fn rehydrate(
         &self,
         tenants: &dyn TenantStore,
@@ -341,6 +460,33 @@ impl TenantRef {
 
     /// Rehydrates, then runs the future built by `job` with the scope attached (so
     /// [`try_current`] works inside). The future is not built when rehydration fails.
+    ///
+    /// ```
+    /// use tenancy_core::{authorize, try_current, InMemoryMembershipStore, InMemoryTenantStore, Role,
+    ///     Tenant, TenantId, TenantKey, TenantStatus, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let job = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap().to_ref();
+    ///
+    /// let sent = job
+    ///     .run(&tenants, &members, |scope| async move {
+    ///         // Both the argument and the task-local carry the scope.
+    ///         assert_eq!(try_current().unwrap().tenant_id(), scope.tenant_id());
+    ///         format!("report for {}", scope.slug())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(sent, "report for acme");
+    ///
+    /// tenants.insert(acme.with_status(TenantStatus::Suspended));
+    /// let refused = job.run(&tenants, &members, |_| async { unreachable!("not built") }).await;
+    /// assert!(refused.is_err());
+    /// # });
+    /// ```
     pub async fn run<F, Fut>(
         &self,
         tenants: &dyn TenantStore,

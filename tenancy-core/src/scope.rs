@@ -49,32 +49,121 @@ impl TenantScope {
     }
 
     /// The tenant.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let alice = UserId::new_random();
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme").with_plan("pro");
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// assert_eq!(scope.tenant().plan, "pro");
+    /// assert_eq!(scope.tenant(), &acme);
+    /// # });
+    /// ```
     pub fn tenant(&self) -> &Tenant {
         &self.tenant
     }
 
     /// The tenant id.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Slug(acme.slug.clone()), alice).await.unwrap();
+    /// assert_eq!(scope.tenant_id(), acme.id);
+    /// # });
+    /// ```
     pub fn tenant_id(&self) -> TenantId {
         self.tenant.id
     }
 
     /// The tenant slug.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// assert_eq!(scope.slug().as_str(), "acme");
+    /// # });
+    /// ```
     pub fn slug(&self) -> &TenantSlug {
         &self.tenant.slug
     }
 
     /// The authorised principal.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// assert_eq!(scope.user_id(), alice);
+    /// # });
+    /// ```
     pub fn user_id(&self) -> UserId {
         self.user
     }
 
     /// The principal's role in this tenant.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, Role, Tenant,
+    /// #     TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// members.insert(acme.id, alice, Role::Manager);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// assert_eq!(scope.role(), Role::Manager);
+    /// assert!(!scope.role().at_least(Role::Admin));
+    /// # });
+    /// ```
     pub fn role(&self) -> Role {
         self.role
     }
 
     /// What kind of caller acts: a user, an API key, a job, a service. Authority still comes from
     /// the membership; the kind is for audit entries and logs.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize, InMemoryMembershipStore, InMemoryTenantStore, PrincipalKind, Role,
+    /// #     Tenant, TenantId, TenantKey, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// let scope = authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await.unwrap();
+    /// assert_eq!(scope.actor(), PrincipalKind::User);
+    /// // A job rehydrated from the scope's reference acts as a job.
+    /// let job_scope = scope.to_ref().rehydrate(&tenants, &members).await.unwrap();
+    /// assert_eq!(job_scope.actor(), PrincipalKind::Job);
+    /// # });
+    /// ```
     pub fn actor(&self) -> PrincipalKind {
         self.actor
     }
@@ -94,6 +183,17 @@ impl fmt::Debug for TenantScope {
 
 /// Proof that a principal is a platform administrator. Distinct from [`TenantScope`]: it grants no
 /// tenant route and cannot be converted into or obtained from a tenant scope.
+///
+/// ```
+/// use tenancy_core::{authorize_platform, InMemoryPlatformAdmins, UserId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let admins = InMemoryPlatformAdmins::new();
+/// let root = UserId::new_random();
+/// admins.insert(root);
+/// let scope = authorize_platform(&admins, root).await.unwrap();
+/// assert_eq!(scope.admin_id(), root);
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct PlatformScope {
     admin: UserId,
@@ -101,6 +201,17 @@ pub struct PlatformScope {
 
 impl PlatformScope {
     /// The platform administrator.
+    ///
+    /// ```
+    /// # use tenancy_core::{authorize_platform, InMemoryPlatformAdmins, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let admins = InMemoryPlatformAdmins::new();
+    /// # let root = UserId::new_random();
+    /// # admins.insert(root);
+    /// let scope = authorize_platform(&admins, root).await.unwrap();
+    /// assert_eq!(scope.admin_id(), root);
+    /// # });
+    /// ```
     pub fn admin_id(&self) -> UserId {
         self.admin
     }
@@ -115,6 +226,29 @@ impl fmt::Debug for PlatformScope {
 }
 
 /// Why a scope could not be issued.
+///
+/// ```
+/// use tenancy_core::{authorize, AuthorizeError, InMemoryMembershipStore, InMemoryTenantStore, Role,
+///     Tenant, TenantId, TenantKey, TenantStatus, UserId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme")
+///     .with_status(TenantStatus::Suspended);
+/// let alice = UserId::new_random();
+/// tenants.insert(acme.clone());
+/// members.insert(acme.id, alice, Role::Owner);
+///
+/// match authorize(&tenants, &members, &TenantKey::Id(acme.id), alice).await {
+///     Err(e @ AuthorizeError::TenantNotActive { .. }) => {
+///         assert_eq!(e.to_string(), "tenant `acme` is suspended");
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// let unknown = TenantKey::Slug("globex".parse().unwrap());
+/// let err = authorize(&tenants, &members, &unknown, alice).await.unwrap_err();
+/// assert_eq!(err.to_string(), "tenant `globex` not found");
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizeError {
     /// No tenant has this key.
@@ -203,6 +337,20 @@ pub(crate) async fn authorize_as(
 }
 
 /// Checks that `user` is a platform administrator and mints a [`PlatformScope`].
+///
+/// ```
+/// use tenancy_core::{authorize_platform, AuthorizeError, InMemoryPlatformAdmins, UserId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let admins = InMemoryPlatformAdmins::new();
+/// let (root, alice) = (UserId::new_random(), UserId::new_random());
+/// admins.insert(root);
+/// assert!(authorize_platform(&admins, root).await.is_ok());
+/// assert!(matches!(
+///     authorize_platform(&admins, alice).await,
+///     Err(AuthorizeError::NotPlatformAdmin)
+/// ));
+/// # });
+/// ```
 pub async fn authorize_platform(
     admins: &dyn PlatformAdmins,
     user: UserId,
