@@ -198,6 +198,19 @@ pub struct RequestView<'a> {
 
 impl<'a> RequestView<'a> {
     /// A view of `path` and `headers`, with no URI authority and no peer address.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue};
+    /// use tenancy_core::{HeaderResolver, RequestView, TenantResolver};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("x-tenant", HeaderValue::from_static("acme"));
+    /// let view = RequestView::new("/leads", &headers);
+    /// assert_eq!((view.authority(), view.peer()), (None, None));
+    /// let key = HeaderResolver::x_tenant().resolve(&view)?;
+    /// assert_eq!(key.unwrap().to_string(), "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn new(path: &'a str, headers: &'a HeaderMap) -> Self {
         Self {
             authority: None,
@@ -241,11 +254,33 @@ impl<'a> RequestView<'a> {
 
     /// A view of an [`http::Request`]: authority from the URI (if any), path, headers. The peer
     /// address is unknown; add it with [`with_peer`](Self::with_peer).
+    ///
+    /// ```
+    /// use tenancy_core::RequestView;
+    /// let req = http::Request::builder()
+    ///     .uri("/t/acme/leads?page=2")
+    ///     .header("x-tenant", "acme")
+    ///     .body(())?;
+    /// let view = RequestView::from_request(&req);
+    /// assert_eq!(view.path(), "/t/acme/leads"); // no query
+    /// assert_eq!(view.header_str(&http::HeaderName::from_static("x-tenant")), Some("acme"));
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub fn from_request<B>(req: &'a http::Request<B>) -> Self {
         Self::from_uri_and_headers(req.uri(), req.headers())
     }
 
     /// A view of [`http::request::Parts`], as [`from_request`](Self::from_request).
+    ///
+    /// ```
+    /// use tenancy_core::RequestView;
+    /// let req = http::Request::builder().uri("https://acme.example.com/leads").body(())?;
+    /// let (parts, _body) = req.into_parts();
+    /// let view = RequestView::from_parts(&parts);
+    /// assert_eq!(view.authority(), Some("acme.example.com"));
+    /// assert_eq!(view.path(), "/leads");
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub fn from_parts(parts: &'a http::request::Parts) -> Self {
         Self::from_uri_and_headers(&parts.uri, &parts.headers)
     }
@@ -260,6 +295,19 @@ impl<'a> RequestView<'a> {
     }
 
     /// Sets the URI authority (HTTP/2 `:authority`, or an HTTP/1.1 absolute-form target).
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use tenancy_core::{RequestView, SubdomainResolver, TenantResolver};
+    ///
+    /// let headers = HeaderMap::new();
+    /// // An HTTP/2 request: the host is in `:authority`, not in a `Host` header.
+    /// let view = RequestView::new("/", &headers).with_authority(Some("acme.example.com"));
+    /// assert_eq!(view.authority(), Some("acme.example.com"));
+    /// let key = SubdomainResolver::new("example.com")?.resolve(&view)?;
+    /// assert_eq!(key.unwrap().to_string(), "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub const fn with_authority(mut self, authority: Option<&'a str>) -> Self {
         self.authority = authority;
@@ -267,6 +315,17 @@ impl<'a> RequestView<'a> {
     }
 
     /// Sets the address of the TCP peer.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use http::HeaderMap;
+    /// use tenancy_core::RequestView;
+    ///
+    /// let headers = HeaderMap::new();
+    /// let proxy = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    /// let view = RequestView::new("/", &headers).with_peer(Some(proxy));
+    /// assert_eq!(view.peer(), Some(proxy));
+    /// ```
     #[must_use]
     pub const fn with_peer(mut self, peer: Option<IpAddr>) -> Self {
         self.peer = peer;
@@ -274,11 +333,27 @@ impl<'a> RequestView<'a> {
     }
 
     /// The URI authority, if the adapter had one.
+    ///
+    /// ```
+    /// use tenancy_core::RequestView;
+    /// let req = http::Request::builder().uri("https://acme.example.com/").body(())?;
+    /// assert_eq!(RequestView::from_request(&req).authority(), Some("acme.example.com"));
+    /// let req = http::Request::builder().uri("/").body(())?; // origin form: use `Host`
+    /// assert_eq!(RequestView::from_request(&req).authority(), None);
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub const fn authority(&self) -> Option<&'a str> {
         self.authority
     }
 
     /// The raw (percent-encoded) request path.
+    ///
+    /// ```
+    /// use tenancy_core::RequestView;
+    /// let req = http::Request::builder().uri("/t/acme/caf%C3%A9?q=1").body(())?;
+    /// assert_eq!(RequestView::from_request(&req).path(), "/t/acme/caf%C3%A9"); // still encoded
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub const fn path(&self) -> &'a str {
         self.path
     }
@@ -381,6 +456,18 @@ impl<'a> RequestView<'a> {
     /// [`header_values`](Self::header_values): for a view built with
     /// [`with_header_source`](Self::with_header_source) (the actix-web adapter) the first call
     /// copies every header into a new map (later calls return the same map).
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::USER_AGENT};
+    /// use tenancy_core::RequestView;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(USER_AGENT, HeaderValue::from_static("curl/8.5"));
+    /// let view = RequestView::new("/", &headers);
+    /// // For APIs that want the whole map; over an `http` map this is the same map, no copy.
+    /// assert!(std::ptr::eq(view.headers(), &headers));
+    /// assert_eq!(view.headers()[USER_AGENT], "curl/8.5");
+    /// ```
     pub fn headers(&self) -> &'a HeaderMap {
         match self.headers {
             Headers::Map(map) => map,
@@ -389,6 +476,18 @@ impl<'a> RequestView<'a> {
     }
 
     /// The TCP peer address, if known.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use http::HeaderMap;
+    /// use tenancy_core::RequestView;
+    ///
+    /// let headers = HeaderMap::new();
+    /// assert_eq!(RequestView::new("/", &headers).peer(), None); // unknown: trust no proxy
+    /// let peer: IpAddr = "192.0.2.7".parse()?;
+    /// assert_eq!(RequestView::new("/", &headers).with_peer(Some(peer)).peer(), Some(peer));
+    /// # Ok::<(), std::net::AddrParseError>(())
+    /// ```
     pub const fn peer(&self) -> Option<IpAddr> {
         self.peer
     }
@@ -407,6 +506,20 @@ impl fmt::Debug for RequestView<'_> {
 }
 
 /// The values of one header: see [`RequestView::header_values`].
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::ACCEPT_LANGUAGE};
+/// use tenancy_core::RequestView;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.append(ACCEPT_LANGUAGE, HeaderValue::from_static("de"));
+/// headers.append(ACCEPT_LANGUAGE, HeaderValue::from_static("en"));
+/// let view = RequestView::new("/", &headers);
+/// let mut values = view.header_values(&ACCEPT_LANGUAGE);
+/// assert_eq!(values.next(), Some(&b"de"[..]));
+/// assert_eq!(values.last(), Some(&b"en"[..]));
+/// assert_eq!(view.header_values(&http::header::HOST).count(), 0);
+/// ```
 pub struct HeaderValues<'a, 'n> {
     inner: Values<'a, 'n>,
 }
