@@ -59,6 +59,23 @@ impl fmt::Debug for ResolverChain {
 
 impl ResolverChain {
     /// The first present source wins.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue};
+    /// use tenancy_core::{HeaderResolver, PathResolver, RequestView, ResolverChain, TenantResolver};
+    ///
+    /// let chain = ResolverChain::first_match(vec![
+    ///     Box::new(HeaderResolver::x_tenant()),
+    ///     Box::new(PathResolver::prefix("t")?),
+    /// ]);
+    /// let mut headers = HeaderMap::new();
+    /// let key = chain.resolve(&RequestView::new("/t/acme/leads", &headers))?;
+    /// assert_eq!(key.unwrap().to_string(), "acme"); // no header: the path decides
+    /// headers.insert("x-tenant", HeaderValue::from_static("globex"));
+    /// let key = chain.resolve(&RequestView::new("/t/acme/leads", &headers))?;
+    /// assert_eq!(key.unwrap().to_string(), "globex"); // the header wins, the path is not read
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn first_match(resolvers: Vec<Box<dyn TenantResolver>>) -> Self {
         Self {
             mode: Mode::FirstMatch,
@@ -67,6 +84,22 @@ impl ResolverChain {
     }
 
     /// Every present source must name the same tenant.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::HOST};
+    /// use tenancy_core::{HeaderResolver, RequestView, ResolverChain, SubdomainResolver, TenantResolver};
+    ///
+    /// let chain = ResolverChain::all_agree(vec![
+    ///     Box::new(SubdomainResolver::new("example.com")?),
+    ///     Box::new(HeaderResolver::x_tenant()),
+    /// ]);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(HOST, HeaderValue::from_static("acme.example.com"));
+    /// headers.insert("x-tenant", HeaderValue::from_static("acme"));
+    /// let key = chain.resolve(&RequestView::new("/", &headers))?;
+    /// assert_eq!(key.unwrap().to_string(), "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn all_agree(resolvers: Vec<Box<dyn TenantResolver>>) -> Self {
         Self {
             mode: Mode::AllAgree,
@@ -75,6 +108,19 @@ impl ResolverChain {
     }
 
     /// Appends a resolver.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use tenancy_core::{HeaderResolver, PathResolver, RequestView, ResolverChain, TenantResolver};
+    ///
+    /// let chain = ResolverChain::first_match(Vec::new())
+    ///     .with(HeaderResolver::x_tenant())
+    ///     .with(PathResolver::prefix("t")?);
+    /// let headers = HeaderMap::new();
+    /// let key = chain.resolve(&RequestView::new("/t/acme", &headers))?;
+    /// assert_eq!(key.unwrap().to_string(), "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with(mut self, resolver: impl TenantResolver + 'static) -> Self {
         self.resolvers.push(Box::new(resolver));

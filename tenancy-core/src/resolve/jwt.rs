@@ -34,6 +34,25 @@ pub struct JwtClaimResolver {
 
 impl JwtClaimResolver {
     /// A resolver reading claim `claim` of tokens verified by `verifier`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::{HeaderMap, header::AUTHORIZATION};
+    /// use tenancy_core::{JwtAlgorithm, JwtClaimResolver, JwtVerifier, RequestView, TenantResolver};
+    ///
+    /// const SECRET: &[u8] = b"a-secret-of-at-least-32-bytes!!!";
+    /// let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256])?);
+    /// let resolver = JwtClaimResolver::new(verifier, "org");
+    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 600;
+    /// # let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(),
+    /// #     &serde_json::json!({ "sub": "u1", "org": "acme", "exp": exp }),
+    /// #     &jsonwebtoken::EncodingKey::from_secret(SECRET))?;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(AUTHORIZATION, format!("Bearer {token}").parse()?); // {"org": "acme", ..}
+    /// let key = resolver.resolve(&RequestView::new("/", &headers))?;
+    /// assert_eq!(key.unwrap().to_string(), "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(verifier: Arc<JwtVerifier>, claim: impl Into<String>) -> Self {
         Self {
             verifier,
@@ -43,7 +62,29 @@ impl JwtClaimResolver {
         }
     }
 
-    /// Refuses tenant ids in the claim: only slugs select.
+    /// Reads every claim value as a slug: a tenant id (a UUID-shaped value) in the claim no longer
+    /// selects by id, it is looked up as a slug like any other value.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::{HeaderMap, header::AUTHORIZATION};
+    /// use tenancy_core::{JwtAlgorithm, JwtClaimResolver, JwtVerifier, RequestView, TenantKey,
+    ///     TenantResolver};
+    ///
+    /// const SECRET: &[u8] = b"a-secret-of-at-least-32-bytes!!!";
+    /// let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256])?);
+    /// let resolver = JwtClaimResolver::new(verifier, "tenant").slugs_only();
+    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 600;
+    /// # let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(),
+    /// #     &serde_json::json!({ "tenant": "0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60", "exp": exp }),
+    /// #     &jsonwebtoken::EncodingKey::from_secret(SECRET))?;
+    /// let mut headers = HeaderMap::new();
+    /// // The token's `tenant` claim is a tenant id: it is read as a slug.
+    /// headers.insert(AUTHORIZATION, format!("Bearer {token}").parse()?);
+    /// let key = resolver.resolve(&RequestView::new("/", &headers))?;
+    /// assert!(matches!(key, Some(TenantKey::Slug(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn slugs_only(mut self) -> Self {
         self.accept_ids = false;
@@ -51,6 +92,27 @@ impl JwtClaimResolver {
     }
 
     /// The slug policy the claim must pass (default: [`SlugPolicy::default`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use http::{HeaderMap, header::AUTHORIZATION};
+    /// use tenancy_core::{JwtAlgorithm, JwtClaimResolver, JwtVerifier, RequestView, SlugPolicy,
+    ///     TenantResolver};
+    ///
+    /// const SECRET: &[u8] = b"a-secret-of-at-least-32-bytes!!!";
+    /// let verifier = Arc::new(JwtVerifier::hmac(SECRET, &[JwtAlgorithm::HS256])?);
+    /// let resolver = JwtClaimResolver::new(verifier, "tenant")
+    ///     .with_slug_policy(SlugPolicy::default().with_reserved(["demo"]));
+    /// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + 600;
+    /// # let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(),
+    /// #     &serde_json::json!({ "tenant": "demo", "exp": exp }),
+    /// #     &jsonwebtoken::EncodingKey::from_secret(SECRET))?;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(AUTHORIZATION, format!("Bearer {token}").parse()?); // {"tenant": "demo", ..}
+    /// let err = resolver.resolve(&RequestView::new("/", &headers)).unwrap_err();
+    /// assert_eq!(err.status(), 401);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_slug_policy(mut self, policy: SlugPolicy) -> Self {
         self.policy = policy;

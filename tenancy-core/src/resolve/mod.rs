@@ -75,6 +75,31 @@ where
 }
 
 /// What the resolvers of a request selected, as seen by the pipeline.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::HOST};
+/// use tenancy_core::{HeaderResolver, RequestView, ResolverChain, Selection, SubdomainResolver,
+///     TenantResolver};
+///
+/// let chain = ResolverChain::all_agree(vec![
+///     Box::new(SubdomainResolver::new("example.com")?),
+///     Box::new(HeaderResolver::x_tenant()),
+/// ]);
+/// let mut headers = HeaderMap::new();
+/// headers.insert(HOST, HeaderValue::from_static("acme.example.com"));
+/// headers.insert("x-tenant", HeaderValue::from_static("0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60"));
+/// // A slug and an id: only a lookup can tell whether they name one tenant.
+/// match chain.select(&RequestView::new("/", &headers))? {
+///     Selection::SlugAndId { slug, id } => {
+///         assert_eq!(slug.as_str(), "acme");
+///         assert_eq!(id.to_string(), "0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60");
+///     }
+///     other => panic!("unexpected {other}"),
+/// }
+/// let empty = HeaderMap::new();
+/// assert_eq!(chain.select(&RequestView::new("/", &empty))?, Selection::Absent);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     /// No source named a tenant.
@@ -96,6 +121,23 @@ pub enum Selection {
 /// Every variant maps to an HTTP status ([`status`](Self::status)) and a stable machine-readable
 /// code ([`code`](Self::code)) here, so adapters only translate. Messages may quote (truncated)
 /// request input in backticks; they never contain secrets or other tenants' data.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::HOST};
+/// use tenancy_core::{RequestView, ResolveError, SubdomainResolver, TenantResolver};
+///
+/// let resolver = SubdomainResolver::new("example.com")?;
+/// let mut headers = HeaderMap::new();
+/// headers.insert(HOST, HeaderValue::from_static("acme.evil.net"));
+/// match resolver.resolve(&RequestView::new("/", &headers)) {
+///     Err(e @ ResolveError::ForeignHost { .. }) => {
+///         assert_eq!(e.to_string(), "host `acme.evil.net` is not a tenant host of this service");
+///         assert_eq!((e.status().as_u16(), e.code()), (400, "foreign_host"));
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResolveError {
@@ -156,6 +198,17 @@ pub enum ResolveError {
 
 impl ResolveError {
     /// The HTTP status this error maps to: 401 for token problems, 400 otherwise.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue};
+    /// use tenancy_core::{HeaderResolver, RequestView, TenantResolver};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.append("x-tenant", HeaderValue::from_static("acme"));
+    /// headers.append("x-tenant", HeaderValue::from_static("globex"));
+    /// let err = HeaderResolver::x_tenant().resolve(&RequestView::new("/", &headers)).unwrap_err();
+    /// assert_eq!(err.status(), http::StatusCode::BAD_REQUEST);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
@@ -164,6 +217,17 @@ impl ResolveError {
     }
 
     /// A stable, machine-readable code.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue};
+    /// use tenancy_core::{HeaderResolver, RequestView, TenantResolver};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.append("x-tenant", HeaderValue::from_static("acme"));
+    /// headers.append("x-tenant", HeaderValue::from_static("globex"));
+    /// let err = HeaderResolver::x_tenant().resolve(&RequestView::new("/", &headers)).unwrap_err();
+    /// assert_eq!(err.code(), "duplicate_header");
+    /// ```
     pub fn code(&self) -> &'static str {
         match self {
             Self::MalformedHost { .. } => "invalid_host",
@@ -179,6 +243,15 @@ impl ResolveError {
 }
 
 /// A resolver or verifier was configured with an unusable value.
+///
+/// ```
+/// use tenancy_core::{ConfigError, PathResolver, SubdomainResolver};
+///
+/// let err = SubdomainResolver::new("example.com:8443").unwrap_err();
+/// assert_eq!(err, ConfigError::BaseDomain("example.com:8443".to_owned()));
+/// assert_eq!(err.to_string(), "base domain `example.com:8443` is not a valid domain name");
+/// assert!(matches!(PathResolver::prefix("orgs/t"), Err(ConfigError::PathPrefix(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {

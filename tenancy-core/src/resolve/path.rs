@@ -42,6 +42,18 @@ pub struct PathResolver {
 impl PathResolver {
     /// A resolver for paths `/{prefix}/{slug}/...`. `prefix` is one segment (surrounding slashes
     /// are ignored) of ASCII letters, digits, `-`, `_` or `.`, not `.` or `..`.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use tenancy_core::{PathResolver, RequestView, TenantResolver};
+    ///
+    /// let resolver = PathResolver::prefix("/orgs/")?; // surrounding slashes are ignored
+    /// let headers = HeaderMap::new();
+    /// let key = resolver.resolve(&RequestView::new("/orgs/acme/leads", &headers))?;
+    /// assert_eq!(key.unwrap().to_string(), "acme");
+    /// assert!(PathResolver::prefix("..").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn prefix(prefix: &str) -> Result<Self, ConfigError> {
         let p = prefix.trim_matches('/');
         if p.is_empty()
@@ -60,6 +72,15 @@ impl PathResolver {
     }
 
     /// The slug policy the segment must pass (default: [`SlugPolicy::default`]).
+    ///
+    /// ```
+    /// use tenancy_core::{PathResolver, SlugPolicy};
+    ///
+    /// let resolver = PathResolver::prefix("t")?.with_slug_policy(SlugPolicy::default().with_reserved(["new"]));
+    /// assert!(resolver.split("/t/new/setup").is_err());
+    /// assert!(resolver.split("/t/acme/setup")?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_slug_policy(mut self, policy: SlugPolicy) -> Self {
         self.policy = policy;
@@ -67,12 +88,29 @@ impl PathResolver {
     }
 
     /// The prefix segment, without slashes.
+    ///
+    /// ```
+    /// use tenancy_core::PathResolver;
+    /// assert_eq!(PathResolver::prefix("/orgs/")?.prefix_segment(), "orgs");
+    /// # Ok::<(), tenancy_core::ConfigError>(())
+    /// ```
     pub fn prefix_segment(&self) -> &str {
         &self.prefix
     }
 
     /// The tenant slug and the rest of the path (at least `/`), or `None` when the path does not
     /// start with the prefix.
+    ///
+    /// ```
+    /// use tenancy_core::PathResolver;
+    ///
+    /// let resolver = PathResolver::prefix("t")?;
+    /// let (slug, rest) = resolver.split("/t/acme")?.unwrap();
+    /// assert_eq!((slug.as_str(), rest), ("acme", "/")); // at least `/`
+    /// assert!(resolver.split("/t/%61cme/x").is_err()); // percent-encoded tenant segment
+    /// assert_eq!(resolver.split("/health")?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn split<'p>(&self, path: &'p str) -> Result<Option<(TenantSlug, &'p str)>, ResolveError> {
         let malformed = |reason: &'static str| ResolveError::MalformedPath {
             path: shown(path),

@@ -66,6 +66,16 @@ impl SubdomainResolver {
     /// A resolver for tenants under `base_domain` (for example `example.com`, `localhost`).
     ///
     /// The base domain is normalised like a request host; it may not carry a port.
+    ///
+    /// ```
+    /// use tenancy_core::SubdomainResolver;
+    ///
+    /// let resolver = SubdomainResolver::new("Example.COM.")?;
+    /// assert_eq!(resolver.base_domain(), "example.com");
+    /// assert_eq!(resolver.slug_of_host("acme.example.com")?.unwrap().as_str(), "acme");
+    /// assert!(SubdomainResolver::new("example.com:443").is_err()); // no port
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(base_domain: &str) -> Result<Self, ConfigError> {
         let bad = || ConfigError::BaseDomain(shown(base_domain));
         if base_domain.contains(':') {
@@ -83,6 +93,25 @@ impl SubdomainResolver {
     /// Reads forwarded hosts when (and only when) the TCP peer is one of `proxies`.
     ///
     /// IPv4-mapped IPv6 addresses are compared as IPv4.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use http::{HeaderMap, HeaderValue, header::HOST};
+    /// use tenancy_core::{RequestView, SubdomainResolver, TenantResolver};
+    ///
+    /// let proxy = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    /// let resolver = SubdomainResolver::new("example.com")?.trust_forwarded_from([proxy]);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(HOST, HeaderValue::from_static("backend.internal"));
+    /// headers.insert("x-forwarded-host", HeaderValue::from_static("acme.example.com"));
+    ///
+    /// let via_proxy = RequestView::new("/", &headers).with_peer(Some(proxy));
+    /// assert_eq!(resolver.resolve(&via_proxy)?.unwrap().to_string(), "acme");
+    /// // From any other peer the forwarded host is ignored, and `Host` is not a tenant host.
+    /// let direct = RequestView::new("/", &headers).with_peer(Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9))));
+    /// assert!(resolver.resolve(&direct).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn trust_forwarded_from<I>(mut self, proxies: I) -> Self
     where
@@ -94,6 +123,15 @@ impl SubdomainResolver {
     }
 
     /// Labels that address the apex site rather than a tenant (default: `www`).
+    ///
+    /// ```
+    /// use tenancy_core::SubdomainResolver;
+    ///
+    /// let resolver = SubdomainResolver::new("example.com")?.with_apex_labels(["www", "home"]);
+    /// assert_eq!(resolver.slug_of_host("home.example.com")?, None); // the marketing site
+    /// assert_eq!(resolver.slug_of_host("acme.example.com")?.unwrap().as_str(), "acme");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_apex_labels<I, S>(mut self, labels: I) -> Self
     where
@@ -108,6 +146,16 @@ impl SubdomainResolver {
     }
 
     /// The slug policy labels must pass (default: [`SlugPolicy::default`]).
+    ///
+    /// ```
+    /// use tenancy_core::{SlugPolicy, SubdomainResolver};
+    ///
+    /// let resolver = SubdomainResolver::new("example.com")?
+    ///     .with_slug_policy(SlugPolicy::default().with_reserved(["billing"]));
+    /// assert!(resolver.slug_of_host("billing.example.com").is_err());
+    /// assert!(resolver.slug_of_host("acme.example.com").is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_slug_policy(mut self, policy: SlugPolicy) -> Self {
         self.policy = policy;
@@ -115,6 +163,12 @@ impl SubdomainResolver {
     }
 
     /// The normalised base domain.
+    ///
+    /// ```
+    /// use tenancy_core::SubdomainResolver;
+    /// assert_eq!(SubdomainResolver::new("APP.Example.com")?.base_domain(), "app.example.com");
+    /// # Ok::<(), tenancy_core::ConfigError>(())
+    /// ```
     pub fn base_domain(&self) -> &str {
         &self.base
     }
