@@ -33,9 +33,23 @@ pub enum Role {
 
 impl Role {
     /// Every built-in role, lowest first.
+    ///
+    /// ```
+    /// use tenancy_core::Role;
+    /// // Roles a manager may hand out: every role up to its own.
+    /// let grantable: Vec<Role> = Role::ALL.into_iter().filter(|r| Role::Manager.at_least(*r)).collect();
+    /// assert_eq!(grantable, [Role::Member, Role::Manager]);
+    /// assert!(Role::ALL.is_sorted());
+    /// ```
     pub const ALL: [Role; 4] = [Role::Member, Role::Manager, Role::Admin, Role::Owner];
 
     /// The stable lowercase name (`owner`, `admin`, `manager`, `member`).
+    ///
+    /// ```
+    /// use tenancy_core::Role;
+    /// assert_eq!(Role::Manager.as_str(), "manager");
+    /// assert_eq!(Role::Manager.as_str().parse::<Role>(), Ok(Role::Manager));
+    /// ```
     pub const fn as_str(&self) -> &'static str {
         match self {
             Self::Owner => "owner",
@@ -46,6 +60,13 @@ impl Role {
     }
 
     /// Whether this role is `min` or above.
+    ///
+    /// ```
+    /// use tenancy_core::Role;
+    /// assert!(Role::Owner.at_least(Role::Admin));
+    /// assert!(Role::Admin.at_least(Role::Admin));
+    /// assert!(!Role::Member.at_least(Role::Manager));
+    /// ```
     pub fn at_least(self, min: Role) -> bool {
         self >= min
     }
@@ -58,6 +79,12 @@ impl fmt::Display for Role {
 }
 
 /// Error for an unknown role name.
+///
+/// ```
+/// use tenancy_core::{Role, RoleParseError};
+/// let err: RoleParseError = "superuser".parse::<Role>().unwrap_err();
+/// assert_eq!(err.to_string(), "unknown role `superuser`");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown role `{0}`")]
 pub struct RoleParseError(String);
@@ -101,11 +128,26 @@ pub struct RoleName(Arc<str>);
 
 impl RoleName {
     /// The name.
+    ///
+    /// ```
+    /// use tenancy_core::{Role, RoleName};
+    /// assert_eq!(RoleName::from(Role::Owner).as_str(), "owner");
+    /// assert_eq!("support".parse::<RoleName>()?.as_str(), "support");
+    /// # Ok::<(), tenancy_core::RoleParseError>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The built-in role with this name, if it is one.
+    ///
+    /// ```
+    /// use tenancy_core::{Role, RoleName};
+    /// let name: RoleName = "manager".parse()?;
+    /// assert_eq!(name.builtin(), Some(Role::Manager));
+    /// assert_eq!("support".parse::<RoleName>()?.builtin(), None);
+    /// # Ok::<(), tenancy_core::RoleParseError>(())
+    /// ```
     pub fn builtin(&self) -> Option<Role> {
         self.0.parse().ok()
     }

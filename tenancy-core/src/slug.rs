@@ -7,6 +7,14 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Reserved slugs refused by [`SlugPolicy::default`].
+///
+/// ```
+/// use tenancy_core::{DEFAULT_RESERVED_SLUGS, SlugPolicy, TenantSlug};
+/// assert!(DEFAULT_RESERVED_SLUGS.contains(&"admin"));
+/// let policy = SlugPolicy::default();
+/// assert!(DEFAULT_RESERVED_SLUGS.iter().all(|name| policy.is_reserved(name)));
+/// assert!("admin".parse::<TenantSlug>().is_err());
+/// ```
 pub const DEFAULT_RESERVED_SLUGS: &[&str] = &[
     "www", "api", "admin", "app", "mail", "smtp", "ftp", "static", "assets", "cdn", "auth",
     "login", "signup", "status", "docs", "help", "support", "platform", "root", "system",
@@ -14,6 +22,16 @@ pub const DEFAULT_RESERVED_SLUGS: &[&str] = &[
 ];
 
 /// Why a string is not a valid [`TenantSlug`].
+///
+/// ```
+/// use tenancy_core::{SlugError, TenantSlug};
+/// let err = "api".parse::<TenantSlug>().unwrap_err();
+/// assert!(matches!(err, SlugError::Reserved(_)));
+/// assert_eq!(err.to_string(), "slug `api` is reserved");
+/// assert!(matches!(TenantSlug::parse("ab"), Err(SlugError::Length(_))));
+/// assert!(matches!(TenantSlug::parse("acme_inc"), Err(SlugError::Charset(_))));
+/// assert!(matches!(TenantSlug::parse("acme-"), Err(SlugError::Hyphen(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SlugError {
@@ -51,11 +69,26 @@ pub struct TenantSlug(SmolStr);
 
 impl TenantSlug {
     /// Parses with the [default policy](SlugPolicy::default).
+    ///
+    /// ```
+    /// use tenancy_core::TenantSlug;
+    /// let slug = TenantSlug::parse("acme-2")?;
+    /// assert_eq!(slug, "acme-2".parse::<TenantSlug>()?);
+    /// assert!(TenantSlug::parse("support").is_err()); // reserved by default
+    /// # Ok::<(), tenancy_core::SlugError>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Self, SlugError> {
         SlugPolicy::default().parse(s)
     }
 
     /// The slug as a string slice.
+    ///
+    /// ```
+    /// use tenancy_core::TenantSlug;
+    /// let slug = TenantSlug::parse("acme")?;
+    /// assert_eq!(slug.as_str(), "acme");
+    /// # Ok::<(), tenancy_core::SlugError>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -157,6 +190,13 @@ fn cmp_ignore_ascii_case(a: &str, b: &str) -> std::cmp::Ordering {
 
 impl SlugPolicy {
     /// A policy with no reserved names (shape rules only).
+    ///
+    /// ```
+    /// use tenancy_core::SlugPolicy;
+    /// let policy = SlugPolicy::permissive();
+    /// assert!(policy.parse("www").is_ok()); // no reserved names
+    /// assert!(policy.parse("WWW").is_err()); // the shape rules still apply
+    /// ```
     pub fn permissive() -> Self {
         Self {
             reserved: Vec::new(),
@@ -165,6 +205,14 @@ impl SlugPolicy {
     }
 
     /// Adds names to the reserved list (compared case-insensitively).
+    ///
+    /// ```
+    /// use tenancy_core::SlugPolicy;
+    /// let policy = SlugPolicy::permissive().with_reserved(["Billing", "pricing"]);
+    /// assert!(policy.is_reserved("billing"));
+    /// assert!(policy.parse("pricing").is_err());
+    /// assert!(policy.parse("www").is_ok());
+    /// ```
     #[must_use]
     pub fn with_reserved<I, S>(mut self, names: I) -> Self
     where
@@ -187,6 +235,14 @@ impl SlugPolicy {
     }
 
     /// Whether `s` is on the reserved list (compared case-insensitively).
+    ///
+    /// ```
+    /// use tenancy_core::SlugPolicy;
+    /// let policy = SlugPolicy::default();
+    /// assert!(policy.is_reserved("www"));
+    /// assert!(policy.is_reserved("WWW"));
+    /// assert!(!policy.is_reserved("acme"));
+    /// ```
     pub fn is_reserved(&self, s: &str) -> bool {
         self.reserved
             .binary_search_by(|r| cmp_ignore_ascii_case(r, s))
@@ -202,6 +258,14 @@ impl SlugPolicy {
     }
 
     /// Validates `s` as a slug.
+    ///
+    /// ```
+    /// use tenancy_core::{SlugError, SlugPolicy};
+    /// let policy = SlugPolicy::default().with_reserved(["billing"]);
+    /// assert_eq!(policy.parse("acme")?.as_str(), "acme");
+    /// assert!(matches!(policy.parse("billing"), Err(SlugError::Reserved(_))));
+    /// # Ok::<(), SlugError>(())
+    /// ```
     pub fn parse(&self, s: &str) -> Result<TenantSlug, SlugError> {
         let shown = || s.chars().take(80).collect::<String>();
         if s.len() < 3 || s.len() > 63 {

@@ -65,6 +65,14 @@ impl From<TenantSlug> for TenantKey {
 /// A store backend failed (connection lost, timeout, corrupt row).
 ///
 /// The message shown to users never includes the source; log the source.
+///
+/// ```
+/// use tenancy_core::StoreError;
+/// let err = StoreError::new("tenant store", std::io::Error::other("connection reset"));
+/// assert_eq!(err.to_string(), "tenant store is unavailable"); // shown to users
+/// let source = std::error::Error::source(&err).unwrap();
+/// assert_eq!(source.to_string(), "connection reset"); // logged
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{what} is unavailable")]
 pub struct StoreError {
@@ -75,6 +83,25 @@ pub struct StoreError {
 
 impl StoreError {
     /// Wraps a backend error; `what` names the store in the message (`tenant store`).
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use tenancy_core::{PlatformAdmins, StoreError, UserId};
+    ///
+    /// struct RemoteAdmins;
+    ///
+    /// #[async_trait]
+    /// impl PlatformAdmins for RemoteAdmins {
+    ///     async fn is_platform_admin(&self, _user: UserId) -> Result<bool, StoreError> {
+    ///         let reply: Result<bool, std::io::Error> = Err(std::io::ErrorKind::TimedOut.into());
+    ///         reply.map_err(|e| StoreError::new("platform admin list", e))
+    ///     }
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let err = RemoteAdmins.is_platform_admin(UserId::new_random()).await.unwrap_err();
+    /// assert_eq!(err.to_string(), "platform admin list is unavailable");
+    /// # });
+    /// ```
     pub fn new(what: &'static str, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
             what,
@@ -125,6 +152,29 @@ pub trait TenantStore: Send + Sync {
 }
 
 /// Looks up a user's role in one tenant.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use async_trait::async_trait;
+/// use tenancy_core::{MembershipStore, Role, StoreError, TenantId, UserId};
+///
+/// /// Memberships loaded once, for example from a fixture file.
+/// struct Fixed(HashMap<(TenantId, UserId), Role>);
+///
+/// #[async_trait]
+/// impl MembershipStore for Fixed {
+///     async fn role_of(&self, tenant: TenantId, user: UserId) -> Result<Option<Role>, StoreError> {
+///         Ok(self.0.get(&(tenant, user)).copied())
+///     }
+/// }
+///
+/// let (acme, alice) = (TenantId::new_random(), UserId::new_random());
+/// let store = Fixed(HashMap::from([((acme, alice), Role::Admin)]));
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// assert_eq!(store.role_of(acme, alice).await.unwrap(), Some(Role::Admin));
+/// assert_eq!(store.role_of(acme, UserId::new_random()).await.unwrap(), None);
+/// # });
+/// ```
 #[async_trait]
 pub trait MembershipStore: Send + Sync {
     /// The role of `user` in `tenant`, or `None` when not a member.
@@ -152,6 +202,28 @@ pub trait MembershipStore: Send + Sync {
 }
 
 /// Says whether a user is a platform administrator.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tenancy_core::{authorize_platform, PlatformAdmins, StoreError, UserId};
+///
+/// /// One operator account, configured at start-up.
+/// struct Operator(UserId);
+///
+/// #[async_trait]
+/// impl PlatformAdmins for Operator {
+///     async fn is_platform_admin(&self, user: UserId) -> Result<bool, StoreError> {
+///         Ok(user == self.0)
+///     }
+/// }
+///
+/// let operator = UserId::new_random();
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let scope = authorize_platform(&Operator(operator), operator).await.unwrap();
+/// assert_eq!(scope.admin_id(), operator);
+/// assert!(authorize_platform(&Operator(operator), UserId::new_random()).await.is_err());
+/// # });
+/// ```
 #[async_trait]
 pub trait PlatformAdmins: Send + Sync {
     /// Whether `user` is a platform administrator.

@@ -39,6 +39,12 @@ pub enum TenantStatus {
 
 impl TenantStatus {
     /// The stable lowercase name stored in the registry (`active`, `trial`, ...).
+    ///
+    /// ```
+    /// use tenancy_core::TenantStatus;
+    /// assert_eq!(TenantStatus::Suspended.as_str(), "suspended");
+    /// assert_eq!(TenantStatus::Active.to_string(), "active");
+    /// ```
     pub const fn as_str(&self) -> &'static str {
         match self {
             Self::Provisioning => "provisioning",
@@ -50,6 +56,16 @@ impl TenantStatus {
     }
 
     /// Whether a request for this tenant may proceed at instant `now`.
+    ///
+    /// ```
+    /// use time::{Duration, OffsetDateTime};
+    /// use tenancy_core::TenantStatus;
+    /// let now = OffsetDateTime::now_utc();
+    /// let trial = TenantStatus::Trial { until: now + Duration::days(14) };
+    /// assert!(trial.admits_requests_at(now));
+    /// assert!(!trial.admits_requests_at(now + Duration::days(15)));
+    /// assert!(!TenantStatus::Suspended.admits_requests_at(now));
+    /// ```
     pub fn admits_requests_at(&self, now: OffsetDateTime) -> bool {
         match self {
             Self::Active => true,
@@ -59,6 +75,15 @@ impl TenantStatus {
     }
 
     /// Whether a request for this tenant may proceed now.
+    ///
+    /// ```
+    /// use time::{Duration, OffsetDateTime};
+    /// use tenancy_core::TenantStatus;
+    /// assert!(TenantStatus::Active.admits_requests());
+    /// assert!(!TenantStatus::Provisioning.admits_requests());
+    /// let ended = TenantStatus::Trial { until: OffsetDateTime::now_utc() - Duration::hours(1) };
+    /// assert!(!ended.admits_requests());
+    /// ```
     #[inline]
     pub fn admits_requests(&self) -> bool {
         match self {
@@ -85,6 +110,14 @@ impl TenantStatus {
     /// | trial        | no           | yes    | yes (extend) | yes | yes     |
     /// | suspended    | no           | yes    | no    | -         | yes     |
     /// | deleted      | no           | no     | no    | no        | -       |
+    ///
+    /// ```
+    /// use tenancy_core::TenantStatus;
+    /// let (current, next) = (TenantStatus::Active, TenantStatus::Suspended);
+    /// assert!(current.can_transition_to(&next));
+    /// assert!(next.can_transition_to(&TenantStatus::Active)); // reactivate
+    /// assert!(!TenantStatus::Active.can_transition_to(&TenantStatus::Provisioning));
+    /// ```
     pub fn can_transition_to(&self, next: &TenantStatus) -> bool {
         use TenantStatus::*;
         matches!(
@@ -104,6 +137,12 @@ impl fmt::Display for TenantStatus {
 }
 
 /// Error for a PostgreSQL schema name that is not acceptable for a tenant schema.
+///
+/// ```
+/// use tenancy_core::SchemaName;
+/// let err = SchemaName::parse("public").unwrap_err();
+/// assert!(err.to_string().starts_with("schema name `public` is invalid"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "schema name `{0}` is invalid: use 1 to 63 characters of `a-z`, `0-9` and `_`, starting with a letter, not `pg_`, `public`, `tenancy` or `information_schema`"
@@ -129,6 +168,15 @@ pub struct SchemaName(String);
 
 impl SchemaName {
     /// Validates a schema name.
+    ///
+    /// ```
+    /// use tenancy_core::SchemaName;
+    /// let schema = SchemaName::parse("tenant_acme")?;
+    /// assert_eq!(schema.as_str(), "tenant_acme");
+    /// assert!(SchemaName::parse("Tenant_Acme").is_err());
+    /// assert!(SchemaName::parse("information_schema").is_err());
+    /// # Ok::<(), tenancy_core::SchemaNameError>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Self, SchemaNameError> {
         let bad = || SchemaNameError(s.chars().take(80).collect());
         let mut bytes = s.bytes();
@@ -147,11 +195,26 @@ impl SchemaName {
     }
 
     /// The bare name.
+    ///
+    /// ```
+    /// use tenancy_core::SchemaName;
+    /// assert_eq!(SchemaName::parse("tenant_acme")?.as_str(), "tenant_acme");
+    /// # Ok::<(), tenancy_core::SchemaNameError>(())
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The name as a double-quoted SQL identifier (always safe, since the charset is restricted).
+    ///
+    /// ```
+    /// use tenancy_core::SchemaName;
+    /// let schema = SchemaName::parse("tenant_acme")?;
+    /// assert_eq!(schema.quoted(), "\"tenant_acme\"");
+    /// let sql = format!("SET LOCAL search_path TO {}, pg_catalog", schema.quoted());
+    /// assert_eq!(sql, "SET LOCAL search_path TO \"tenant_acme\", pg_catalog");
+    /// # Ok::<(), tenancy_core::SchemaNameError>(())
+    /// ```
     pub fn quoted(&self) -> String {
         format!("\"{}\"", self.0)
     }
@@ -183,6 +246,18 @@ impl fmt::Display for SchemaName {
 }
 
 /// How a tenant's rows are kept apart from other tenants' rows.
+///
+/// ```
+/// use tenancy_core::{IsolationMode, SchemaName, Tenant, TenantId};
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme")
+///     .with_isolation(IsolationMode::Schema { schema: SchemaName::parse("tenant_acme")? });
+/// let schema = match &acme.isolation {
+///     IsolationMode::SharedTable => None,
+///     IsolationMode::Schema { schema } => Some(schema.as_str()),
+/// };
+/// assert_eq!(schema, Some("tenant_acme"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "mode")]
 pub enum IsolationMode {
@@ -229,6 +304,15 @@ pub struct Tenant {
 
 impl Tenant {
     /// A new active shared-table tenant on the `free` plan, created now.
+    ///
+    /// ```
+    /// use tenancy_core::{Tenant, TenantId, TenantStatus};
+    /// let t = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme Inc.");
+    /// assert_eq!(t.display_name, "Acme Inc.");
+    /// assert_eq!((t.status, t.plan.as_str()), (TenantStatus::Active, "free"));
+    /// assert_eq!(t.created_at, t.updated_at);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(id: TenantId, slug: TenantSlug, display_name: impl Into<String>) -> Self {
         let now = OffsetDateTime::now_utc();
         Self {
@@ -244,6 +328,14 @@ impl Tenant {
     }
 
     /// Sets the status.
+    ///
+    /// ```
+    /// use tenancy_core::{Tenant, TenantId, TenantStatus};
+    /// let t = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme")
+    ///     .with_status(TenantStatus::Provisioning);
+    /// assert!(!t.status.admits_requests());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_status(mut self, status: TenantStatus) -> Self {
         self.status = status;
@@ -251,6 +343,13 @@ impl Tenant {
     }
 
     /// Sets the plan.
+    ///
+    /// ```
+    /// use tenancy_core::{Tenant, TenantId};
+    /// let t = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme").with_plan("pro");
+    /// assert_eq!(t.plan, "pro");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_plan(mut self, plan: impl Into<String>) -> Self {
         self.plan = plan.into();
@@ -258,6 +357,15 @@ impl Tenant {
     }
 
     /// Sets the isolation mode.
+    ///
+    /// ```
+    /// use tenancy_core::{IsolationMode, SchemaName, Tenant, TenantId};
+    /// let schema = SchemaName::parse("tenant_acme")?;
+    /// let t = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme")
+    ///     .with_isolation(IsolationMode::Schema { schema: schema.clone() });
+    /// assert_eq!(t.isolation, IsolationMode::Schema { schema });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_isolation(mut self, isolation: IsolationMode) -> Self {
         self.isolation = isolation;
@@ -265,6 +373,18 @@ impl Tenant {
     }
 
     /// Sets both timestamps (used by stores loading a record).
+    ///
+    /// ```
+    /// use time::{Duration, OffsetDateTime};
+    /// use tenancy_core::{Tenant, TenantId};
+    /// // As read from the registry row.
+    /// let created = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+    /// let updated = created + Duration::days(30);
+    /// let t = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme")
+    ///     .with_timestamps(created, updated);
+    /// assert_eq!((t.created_at, t.updated_at), (created, updated));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn with_timestamps(
         mut self,
