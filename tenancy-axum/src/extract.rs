@@ -113,6 +113,22 @@ pub struct RequireRole<R> {
 
 impl<R> RequireRole<R> {
     /// The scope.
+    ///
+    /// ```
+    /// use tenancy_axum::RequireRole;
+    /// use tenancy_axum::tenancy_core::{in_scope, markers::Admin, try_current};
+    ///
+    /// async fn start_export(admin: RequireRole<Admin>) -> &'static str {
+    ///     // An owned scope can move into a background task.
+    ///     let scope = admin.into_scope();
+    ///     tokio::spawn(in_scope(scope, async {
+    ///         let _tenant = try_current().map(|s| s.tenant_id());
+    ///         // ... build the export for `_tenant`
+    ///     }));
+    ///     "export started"
+    /// }
+    /// # let _: axum::routing::MethodRouter = axum::routing::post(start_export);
+    /// ```
     pub fn into_scope(self) -> TenantScope {
         self.scope
     }
@@ -170,6 +186,23 @@ pub struct RequirePermission<P> {
 
 impl<P> RequirePermission<P> {
     /// The scope.
+    ///
+    /// ```
+    /// use tenancy_axum::RequirePermission;
+    /// use tenancy_axum::tenancy_core::{Permission, PermissionMarker};
+    ///
+    /// struct ReportsRun;
+    /// impl PermissionMarker for ReportsRun {
+    ///     const PERMISSION: Permission = Permission::from_static("reports:run");
+    /// }
+    ///
+    /// async fn enqueue_report(guard: RequirePermission<ReportsRun>) -> String {
+    ///     // A job payload references the scope; the worker re-checks it with `TenantRef::rehydrate`.
+    ///     let job = guard.into_scope().to_ref();
+    ///     serde_json::to_string(&job).unwrap_or_default()
+    /// }
+    /// # let _: axum::routing::MethodRouter = axum::routing::post(enqueue_report);
+    /// ```
     pub fn into_scope(self) -> TenantScope {
         self.scope
     }

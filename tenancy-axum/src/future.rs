@@ -1,4 +1,20 @@
 //! The response future of [`Tenancy`](crate::Tenancy).
+//!
+//! Its type can be named, so code that wraps the tenancy service keeps an unboxed future:
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use axum::{Router, body::Body, extract::Request};
+//! use tenancy_axum::{Tenancy, future::ResponseFuture};
+//! use tower::Service;
+//!
+//! type RouterFuture = <Router as Service<Request>>::Future;
+//!
+//! /// Calls the app (already made ready) without boxing its future.
+//! fn call(app: &mut Tenancy<Router>, req: Request) -> ResponseFuture<RouterFuture, Body, Infallible> {
+//!     app.call(req)
+//! }
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -19,6 +35,42 @@ pin_project! {
     /// — a boxed future that runs the pipeline and then the inner service.
     ///
     /// Polled inside the request's `tenancy.request` span.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use axum::{Router, body::Body, routing::get};
+    /// use http::{Request, StatusCode};
+    /// use tenancy_axum::{TenancyLayer, future::ResponseFuture};
+    /// use tower::{Layer, Service, ServiceExt};
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, Principal,
+    /// #     RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn};
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// # let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+    /// #     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    /// #     .with_authenticator(Arc::new(authenticator_fn(move |req: &RequestView<'_>| {
+    /// #         match req.header(&http::header::AUTHORIZATION) {
+    /// #             Some(b"Bearer alice") => Ok(Some(Principal::user(alice))),
+    /// #             _ => Ok(None),
+    /// #         }
+    /// #     })));
+    ///
+    /// let router: Router = Router::new().route("/", get(|| async { "ok" })).with_state(());
+    /// let mut app = TenancyLayer::new(Arc::new(pipeline)).layer(router);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let req = Request::get("/").header("x-tenant", "acme").body(Body::empty())?;
+    /// let ready = ServiceExt::<Request<Body>>::ready(&mut app).await?;
+    /// let future: ResponseFuture<_, Body, Infallible> = ready.call(req);
+    /// // Anonymous caller on a tenant route: the future holds the refusal, the router is not called.
+    /// assert_eq!(future.await?.status(), StatusCode::UNAUTHORIZED);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub struct ResponseFuture<F, B, E> {
         #[pin]
         kind: Kind<F, B, E>,

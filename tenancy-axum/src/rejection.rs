@@ -22,7 +22,25 @@ use tenancy_core::Refusal;
 /// | 404 | `tenant_not_found` | unknown or deleted tenant |
 /// | 500 | `tenancy_layer_missing`, `tenancy_policy_missing`, `internal` | wiring bugs, store failures |
 ///
-/// Values are built only by this crate.
+/// The layer and the extractors build them; `From<Refusal>` also turns any [`Refusal`] into one
+/// (the same status and body).
+///
+/// ```
+/// use axum::extract::FromRequestParts;
+/// use axum::response::IntoResponse;
+/// use tenancy_axum::{CurrentTenant, TenancyRejection};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // A request that did not go through the layer: the extractor refuses it.
+/// let (mut parts, ()) = http::Request::new(()).into_parts();
+/// let rejection: TenancyRejection =
+///     CurrentTenant::from_request_parts(&mut parts, &()).await.unwrap_err();
+/// assert_eq!(rejection.code(), "tenancy_layer_missing");
+///
+/// let response = rejection.into_response();
+/// assert_eq!(response.status(), 500);
+/// assert_eq!(response.headers()["content-type"], "application/json");
+/// # });
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TenancyRejection {
     refusal: Refusal,
@@ -34,21 +52,52 @@ impl TenancyRejection {
     }
 
     /// The HTTP status.
+    ///
+    /// ```
+    /// use tenancy_axum::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// let rejection = TenancyRejection::from(Refusal::INSUFFICIENT_ROLE);
+    /// assert_eq!(rejection.status(), http::StatusCode::FORBIDDEN);
+    /// ```
     pub const fn status(&self) -> StatusCode {
         self.refusal.status()
     }
 
     /// The stable machine-readable code.
+    ///
+    /// ```
+    /// use tenancy_axum::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// assert_eq!(TenancyRejection::from(Refusal::TENANT_REQUIRED).code(), "tenant_required");
+    /// ```
     pub const fn code(&self) -> &'static str {
         self.refusal.code()
     }
 
     /// The JSON body.
+    ///
+    /// ```
+    /// use tenancy_axum::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// let rejection = TenancyRejection::from(Refusal::TENANT_REQUIRED);
+    /// assert_eq!(
+    ///     rejection.body_text(),
+    ///     r#"{"error":{"code":"tenant_required","message":"this route needs a tenant"}}"#
+    /// );
+    /// ```
     pub fn body_text(&self) -> String {
         self.refusal.json_body()
     }
 
     /// The framework-neutral refusal.
+    ///
+    /// ```
+    /// use tenancy_axum::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// let rejection = TenancyRejection::from(Refusal::PERMISSION_DENIED);
+    /// assert_eq!(rejection.refusal(), Refusal::PERMISSION_DENIED);
+    /// assert_eq!(rejection.refusal().message(), "this action is not permitted");
+    /// ```
     pub const fn refusal(&self) -> Refusal {
         self.refusal
     }

@@ -41,6 +41,48 @@ pub(crate) struct LayerRan {
 /// if that span declares them (`tenant_id = tracing::field::Empty`, ...).
 ///
 /// Built by [`TenancyLayer`](crate::TenancyLayer).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use axum::body::Body;
+/// use http::{Request, Response};
+/// use tenancy_axum::Tenancy;
+/// use tenancy_core::TenantScope;
+/// use tower::{ServiceExt, service_fn};
+/// # use std::sync::Arc;
+/// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, Principal,
+/// #     RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn};
+/// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+/// # let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+/// # let alice = UserId::new_random();
+/// # tenants.insert(acme.clone());
+/// # members.insert(acme.id, alice, Role::Member);
+/// # let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+/// #     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+/// #     .with_authenticator(Arc::new(authenticator_fn(move |req: &RequestView<'_>| {
+/// #         match req.header(&http::header::AUTHORIZATION) {
+/// #             Some(b"Bearer alice") => Ok(Some(Principal::user(alice))),
+/// #             _ => Ok(None),
+/// #         }
+/// #     })));
+///
+/// // Any tower service; here one that reads the scope from the request extensions.
+/// let inner = service_fn(|req: Request<Body>| async move {
+///     let slug = req.extensions().get::<TenantScope>().map(|s| s.slug().to_string());
+///     Ok::<_, Infallible>(Response::new(Body::from(slug.unwrap_or_default())))
+/// });
+/// let svc = Tenancy::new(inner, Arc::new(pipeline), None);
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let req = Request::get("/")
+///     .header("x-tenant", "acme")
+///     .header("authorization", "Bearer alice")
+///     .body(Body::empty())?;
+/// let res = svc.oneshot(req).await?;
+/// assert_eq!(axum::body::to_bytes(res.into_body(), 1024).await?, "acme");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Tenancy<S> {
     inner: S,
     pipeline: Arc<TenantPipeline>,
@@ -49,6 +91,48 @@ pub struct Tenancy<S> {
 
 impl<S> Tenancy<S> {
     /// Wraps `inner`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use axum::body::Body;
+    /// use http::{Request, Response};
+    /// use tenancy_axum::Tenancy;
+    /// use tower::{ServiceExt, service_fn};
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, Principal,
+    /// #     RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn};
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse()?, "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// # let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+    /// #     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    /// #     .with_authenticator(Arc::new(authenticator_fn(move |req: &RequestView<'_>| {
+    /// #         match req.header(&http::header::AUTHORIZATION) {
+    /// #             Some(b"Bearer alice") => Ok(Some(Principal::user(alice))),
+    /// #             _ => Ok(None),
+    /// #         }
+    /// #     })));
+    ///
+    /// // What `TenancyLayer::new(pipeline).layer(inner)` builds. The inner service runs inside the
+    /// // tenant scope, so code far from the request reads it with `try_current`.
+    /// let inner = service_fn(|_req: Request<Body>| async {
+    ///     let role = tenancy_core::try_current().map(|s| s.role().to_string());
+    ///     Ok::<_, Infallible>(Response::new(Body::from(role.unwrap_or_default())))
+    /// });
+    /// let svc = Tenancy::new(inner, Arc::new(pipeline), None);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let req = Request::get("/")
+    ///     .header("x-tenant", "acme")
+    ///     .header("authorization", "Bearer alice")
+    ///     .body(Body::empty())?;
+    /// let res = svc.oneshot(req).await?;
+    /// assert_eq!(axum::body::to_bytes(res.into_body(), 1024).await?, "member");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn new(inner: S, pipeline: Arc<TenantPipeline>, policy: Option<Arc<Policy>>) -> Self {
         Self {
             inner,
@@ -58,6 +142,22 @@ impl<S> Tenancy<S> {
     }
 
     /// The wrapped service.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tenancy_axum::TenancyLayer;
+    /// use tower::Layer;
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{InMemoryMembershipStore, InMemoryTenantStore, TenantPipeline};
+    /// # let pipeline = TenantPipeline::new(
+    /// #     Arc::new(InMemoryTenantStore::new()),
+    /// #     Arc::new(InMemoryMembershipStore::new()),
+    /// # );
+    ///
+    /// let svc = TenancyLayer::new(Arc::new(pipeline)).layer(Router::new().route("/", get(|| async { "ok" })));
+    /// let router: &Router = svc.get_ref();
+    /// assert!(router.has_routes());
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }

@@ -42,11 +42,52 @@ pub struct TenantTransaction(pub TenantTx);
 
 impl TenantTransaction {
     /// Commits the transaction.
+    ///
+    /// ```no_run
+    /// use tenancy_axum::TenantTransaction;
+    ///
+    /// async fn rename_project(mut tx: TenantTransaction) -> Result<&'static str, String> {
+    ///     sqlx::query("UPDATE projects SET name = $1 WHERE id = $2")
+    ///         .bind("Apollo")
+    ///         .bind(7_i64)
+    ///         .execute(&mut **tx)
+    ///         .await
+    ///         .map_err(|e| e.to_string())?;
+    ///     tx.commit().await.map_err(|e| e.to_string())?; // without this, the update is rolled back
+    ///     Ok("renamed")
+    /// }
+    /// # let _: axum::routing::MethodRouter<tenancy_sqlx::TenantPool> = axum::routing::post(rename_project);
+    /// ```
     pub async fn commit(self) -> Result<(), tenancy_sqlx::TxError> {
         self.0.commit().await
     }
 
     /// Rolls the transaction back.
+    ///
+    /// ```no_run
+    /// use tenancy_axum::TenantTransaction;
+    ///
+    /// async fn archive_project(mut tx: TenantTransaction) -> Result<&'static str, String> {
+    ///     let (open,): (i64,) = sqlx::query_as("SELECT count(*) FROM tasks WHERE project_id = $1 AND NOT done")
+    ///         .bind(7_i64)
+    ///         .fetch_one(&mut **tx)
+    ///         .await
+    ///         .map_err(|e| e.to_string())?;
+    ///     if open > 0 {
+    ///         // Nothing was written; end the transaction now rather than at drop.
+    ///         tx.rollback().await.map_err(|e| e.to_string())?;
+    ///         return Err(format!("{open} open tasks"));
+    ///     }
+    ///     sqlx::query("UPDATE projects SET archived = true WHERE id = $1")
+    ///         .bind(7_i64)
+    ///         .execute(&mut **tx)
+    ///         .await
+    ///         .map_err(|e| e.to_string())?;
+    ///     tx.commit().await.map_err(|e| e.to_string())?;
+    ///     Ok("archived")
+    /// }
+    /// # let _: axum::routing::MethodRouter<tenancy_sqlx::TenantPool> = axum::routing::post(archive_project);
+    /// ```
     pub async fn rollback(self) -> Result<(), tenancy_sqlx::TxError> {
         self.0.rollback().await
     }
