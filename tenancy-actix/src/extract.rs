@@ -109,6 +109,22 @@ pub struct RequireRole<R> {
 
 impl<R> RequireRole<R> {
     /// The scope.
+    ///
+    /// ```
+    /// use tenancy_actix::RequireRole;
+    /// use tenancy_actix::tenancy_core::{in_scope, markers::Admin, try_current};
+    ///
+    /// async fn start_export(admin: RequireRole<Admin>) -> &'static str {
+    ///     // An owned scope can move into a background task.
+    ///     let scope = admin.into_scope();
+    ///     actix_web::rt::spawn(in_scope(scope, async {
+    ///         let _tenant = try_current().map(|s| s.tenant_id());
+    ///         // ... build the export for `_tenant`
+    ///     }));
+    ///     "export started"
+    /// }
+    /// # let _ = actix_web::web::post().to(start_export);
+    /// ```
     pub fn into_scope(self) -> TenantScope {
         self.scope
     }
@@ -170,6 +186,26 @@ pub struct RequirePermission<P> {
 
 impl<P> RequirePermission<P> {
     /// The scope.
+    ///
+    /// ```
+    /// use tenancy_actix::RequirePermission;
+    /// use tenancy_actix::tenancy_core::{Permission, PermissionMarker, TenantRef};
+    ///
+    /// struct ReportsRun;
+    /// impl PermissionMarker for ReportsRun {
+    ///     const PERMISSION: Permission = Permission::from_static("reports:run");
+    /// }
+    ///
+    /// /// Hands the job to a queue; the worker re-checks it with `TenantRef::rehydrate`.
+    /// fn enqueue(job: TenantRef) -> String {
+    ///     format!("queued: {job}")
+    /// }
+    ///
+    /// async fn run_report(guard: RequirePermission<ReportsRun>) -> String {
+    ///     enqueue(guard.into_scope().to_ref())
+    /// }
+    /// # let _ = actix_web::web::post().to(run_report);
+    /// ```
     pub fn into_scope(self) -> TenantScope {
         self.scope
     }

@@ -75,6 +75,47 @@ pub struct TenancyMiddleware {
 impl TenancyMiddleware {
     /// Middleware running `pipeline`. Without a policy,
     /// [`RequirePermission`](crate::RequirePermission) answers 500 `tenancy_policy_missing`.
+    ///
+    /// ```
+    /// use actix_web::{App, test, web};
+    /// use tenancy_actix::{OptionalTenant, TenancyMiddleware};
+    ///
+    /// async fn home(OptionalTenant(scope): OptionalTenant) -> String {
+    ///     scope.map_or_else(|| "welcome".to_owned(), |s| format!("hello {}", s.slug()))
+    /// }
+    /// # actix_web::rt::System::new().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, Principal,
+    /// #     RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn};
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// # let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+    /// #     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    /// #     .with_authenticator(Arc::new(authenticator_fn(move |req: &RequestView<'_>| {
+    /// #         match req.header(&http::header::AUTHORIZATION) {
+    /// #             Some(b"Bearer alice") => Ok(Some(Principal::user(alice))),
+    /// #             _ => Ok(None),
+    /// #         }
+    /// #     })));
+    /// let app = test::init_service(
+    ///     App::new()
+    ///         .wrap(TenancyMiddleware::new(Arc::new(pipeline)))
+    ///         .route("/", web::get().to(home)),
+    /// )
+    /// .await;
+    /// let req = test::TestRequest::get()
+    ///     .uri("/")
+    ///     .insert_header(("x-tenant", "acme"))
+    ///     .insert_header(("authorization", "Bearer alice"))
+    ///     .to_request();
+    /// assert_eq!(test::call_and_read_body(&app, req).await, "hello acme");
+    /// let req = test::TestRequest::get().uri("/").to_request();
+    /// assert_eq!(test::call_and_read_body(&app, req).await, "welcome");
+    /// # });
+    /// ```
     pub const fn new(pipeline: Arc<TenantPipeline>) -> Self {
         Self {
             pipeline,
@@ -83,6 +124,67 @@ impl TenancyMiddleware {
     }
 
     /// The permission policy that [`RequirePermission`](crate::RequirePermission) checks against.
+    ///
+    /// ```
+    /// use actix_web::{App, HttpResponse, test, web};
+    /// use tenancy_actix::{RequirePermission, TenancyMiddleware};
+    /// use tenancy_core::{Permission, PermissionMarker, Policy};
+    ///
+    /// struct LeadsRead;
+    /// impl PermissionMarker for LeadsRead {
+    ///     const PERMISSION: Permission = Permission::from_static("leads:read");
+    /// }
+    /// async fn leads(_: RequirePermission<LeadsRead>) -> HttpResponse {
+    ///     HttpResponse::Ok().body("leads")
+    /// }
+    /// # actix_web::rt::System::new().block_on(async {
+    /// # use std::sync::Arc;
+    /// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, Principal,
+    /// #     RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn};
+    /// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+    /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// # let alice = UserId::new_random();
+    /// # tenants.insert(acme.clone());
+    /// # members.insert(acme.id, alice, Role::Member);
+    /// # let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+    /// #     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+    /// #     .with_authenticator(Arc::new(authenticator_fn(move |req: &RequestView<'_>| {
+    /// #         match req.header(&http::header::AUTHORIZATION) {
+    /// #             Some(b"Bearer alice") => Ok(Some(Principal::user(alice))),
+    /// #             _ => Ok(None),
+    /// #         }
+    /// #     })));
+    /// let policy = Policy::builder()
+    ///     .permission(LeadsRead::PERMISSION)
+    ///     .grant(Role::Member, [LeadsRead::PERMISSION])
+    ///     .build()
+    ///     .unwrap();
+    /// let pipeline = Arc::new(pipeline);
+    /// let req = || {
+    ///     test::TestRequest::get()
+    ///         .uri("/leads")
+    ///         .insert_header(("x-tenant", "acme"))
+    ///         .insert_header(("authorization", "Bearer alice"))
+    ///         .to_request()
+    /// };
+    /// let app = test::init_service(
+    ///     App::new()
+    ///         .wrap(TenancyMiddleware::new(pipeline.clone()).with_policy(Arc::new(policy)))
+    ///         .route("/leads", web::get().to(leads)),
+    /// )
+    /// .await;
+    /// assert_eq!(test::call_service(&app, req()).await.status(), 200);
+    ///
+    /// // Without a policy, permission guards fail closed.
+    /// let no_policy = test::init_service(
+    ///     App::new()
+    ///         .wrap(TenancyMiddleware::new(pipeline))
+    ///         .route("/leads", web::get().to(leads)),
+    /// )
+    /// .await;
+    /// assert_eq!(test::call_service(&no_policy, req()).await.status(), 500);
+    /// # });
+    /// ```
     pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
         self.policy = Some(policy);
         self
@@ -119,6 +221,38 @@ where
 }
 
 /// The service built by [`TenancyMiddleware`]; see there.
+///
+/// ```
+/// use actix_web::dev::Transform;
+/// use actix_web::test;
+/// use tenancy_actix::{TenancyMiddleware, TenancyService};
+/// # actix_web::rt::System::new().block_on(async {
+/// # use std::sync::Arc;
+/// # use tenancy_core::{HeaderResolver, InMemoryMembershipStore, InMemoryTenantStore, Principal,
+/// #     RequestView, Role, Tenant, TenantId, TenantPipeline, UserId, authenticator_fn};
+/// # let (tenants, members) = (InMemoryTenantStore::new(), InMemoryMembershipStore::new());
+/// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// # let alice = UserId::new_random();
+/// # tenants.insert(acme.clone());
+/// # members.insert(acme.id, alice, Role::Member);
+/// # let pipeline = TenantPipeline::new(Arc::new(tenants), Arc::new(members))
+/// #     .with_resolver(Arc::new(HeaderResolver::x_tenant()))
+/// #     .with_authenticator(Arc::new(authenticator_fn(move |req: &RequestView<'_>| {
+/// #         match req.header(&http::header::AUTHORIZATION) {
+/// #             Some(b"Bearer alice") => Ok(Some(Principal::user(alice))),
+/// #             _ => Ok(None),
+/// #         }
+/// #     })));
+///
+/// // What `App::wrap` does with the middleware: wrap the inner service.
+/// let middleware = TenancyMiddleware::new(Arc::new(pipeline));
+/// let svc: TenancyService<_> = middleware.new_transform(test::ok_service()).await.unwrap();
+///
+/// let req = test::TestRequest::get().insert_header(("x-tenant", "acme")).to_srv_request();
+/// let res = test::call_service(&svc, req).await;
+/// assert_eq!(res.status(), 401); // anonymous caller on a tenant route
+/// # });
+/// ```
 pub struct TenancyService<S> {
     service: Rc<S>,
     pipeline: Arc<TenantPipeline>,

@@ -16,7 +16,23 @@ use tenancy_core::Refusal;
 /// 403 `not_a_member` / `insufficient_role` / `permission_denied` / `tenant_suspended` / ...,
 /// 404 `tenant_not_found`, 500 `tenancy_layer_missing` / `tenancy_policy_missing` / `internal`.
 ///
-/// Values are built only by this crate.
+/// The middleware and the extractors build them; `From<Refusal>` also turns any [`Refusal`] into one
+/// (the same status and body).
+///
+/// ```
+/// use actix_web::{FromRequest, ResponseError, test};
+/// use tenancy_actix::{CurrentTenant, TenancyRejection};
+/// # actix_web::rt::System::new().block_on(async {
+/// // A request that did not go through the middleware: the extractor refuses it.
+/// let req = test::TestRequest::get().to_http_request();
+/// let rejection: TenancyRejection = CurrentTenant::extract(&req).await.unwrap_err();
+/// assert_eq!(rejection.code(), "tenancy_layer_missing");
+///
+/// let response = rejection.error_response();
+/// assert_eq!(response.status(), 500);
+/// assert_eq!(response.headers().get("content-type").unwrap(), "application/json");
+/// # });
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TenancyRejection {
     refusal: Refusal,
@@ -28,21 +44,52 @@ impl TenancyRejection {
     }
 
     /// The HTTP status (as a number: actix-web 4 and `http` 1 have different status types).
+    ///
+    /// ```
+    /// use tenancy_actix::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// let rejection = TenancyRejection::from(Refusal::INSUFFICIENT_ROLE);
+    /// assert_eq!(rejection.status(), 403);
+    /// ```
     pub const fn status(&self) -> u16 {
         self.refusal.status().as_u16()
     }
 
     /// The stable machine-readable code.
+    ///
+    /// ```
+    /// use tenancy_actix::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// assert_eq!(TenancyRejection::from(Refusal::TENANT_REQUIRED).code(), "tenant_required");
+    /// ```
     pub const fn code(&self) -> &'static str {
         self.refusal.code()
     }
 
     /// The JSON body.
+    ///
+    /// ```
+    /// use tenancy_actix::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// let rejection = TenancyRejection::from(Refusal::TENANT_REQUIRED);
+    /// assert_eq!(
+    ///     rejection.body_text(),
+    ///     r#"{"error":{"code":"tenant_required","message":"this route needs a tenant"}}"#
+    /// );
+    /// ```
     pub fn body_text(&self) -> String {
         self.refusal.json_body()
     }
 
     /// The framework-neutral refusal.
+    ///
+    /// ```
+    /// use tenancy_actix::TenancyRejection;
+    /// use tenancy_core::Refusal;
+    /// let rejection = TenancyRejection::from(Refusal::PERMISSION_DENIED);
+    /// assert_eq!(rejection.refusal(), Refusal::PERMISSION_DENIED);
+    /// assert_eq!(rejection.refusal().message(), "this action is not permitted");
+    /// ```
     pub const fn refusal(&self) -> Refusal {
         self.refusal
     }

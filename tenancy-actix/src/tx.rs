@@ -37,11 +37,55 @@ pub struct TenantTransaction(pub TenantTx);
 
 impl TenantTransaction {
     /// Commits the transaction.
+    ///
+    /// ```no_run
+    /// use actix_web::error::ErrorInternalServerError;
+    /// use tenancy_actix::TenantTransaction;
+    ///
+    /// async fn rename_project(mut tx: TenantTransaction) -> actix_web::Result<&'static str> {
+    ///     sqlx::query("UPDATE projects SET name = $1 WHERE id = $2")
+    ///         .bind("Apollo")
+    ///         .bind(7_i64)
+    ///         .execute(&mut **tx)
+    ///         .await
+    ///         .map_err(ErrorInternalServerError)?;
+    ///     tx.commit().await.map_err(ErrorInternalServerError)?; // without this, the update is rolled back
+    ///     Ok("renamed")
+    /// }
+    /// # let _ = actix_web::web::post().to(rename_project);
+    /// ```
     pub async fn commit(self) -> Result<(), tenancy_sqlx::TxError> {
         self.0.commit().await
     }
 
     /// Rolls the transaction back.
+    ///
+    /// ```no_run
+    /// use actix_web::error::{ErrorConflict, ErrorInternalServerError};
+    /// use tenancy_actix::TenantTransaction;
+    ///
+    /// async fn archive_project(mut tx: TenantTransaction) -> actix_web::Result<&'static str> {
+    ///     let (open,): (i64,) =
+    ///         sqlx::query_as("SELECT count(*) FROM tasks WHERE project_id = $1 AND NOT done")
+    ///             .bind(7_i64)
+    ///             .fetch_one(&mut **tx)
+    ///             .await
+    ///             .map_err(ErrorInternalServerError)?;
+    ///     if open > 0 {
+    ///         // Nothing was written; end the transaction now rather than at drop.
+    ///         tx.rollback().await.map_err(ErrorInternalServerError)?;
+    ///         return Err(ErrorConflict("the project has open tasks"));
+    ///     }
+    ///     sqlx::query("UPDATE projects SET archived = true WHERE id = $1")
+    ///         .bind(7_i64)
+    ///         .execute(&mut **tx)
+    ///         .await
+    ///         .map_err(ErrorInternalServerError)?;
+    ///     tx.commit().await.map_err(ErrorInternalServerError)?;
+    ///     Ok("archived")
+    /// }
+    /// # let _ = actix_web::web::post().to(archive_project);
+    /// ```
     pub async fn rollback(self) -> Result<(), tenancy_sqlx::TxError> {
         self.0.rollback().await
     }
