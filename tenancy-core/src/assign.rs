@@ -32,6 +32,17 @@ use crate::Role;
 use crate::decision::{Decision, DenyReason};
 
 /// A membership change.
+///
+/// A handler turns its request into an action and the two roles around it, then asks [`check`]:
+///
+/// ```
+/// use tenancy_core::{assignment::{check, Action}, Role};
+/// // "Make this member a manager", asked by an admin.
+/// let (action, target, requested) = (Action::Change, Some(Role::Member), Some(Role::Manager));
+/// assert!(check(Role::Admin, action, target, requested).is_allowed());
+/// // The same admin leaving: the target is the admin's own role, nothing is requested.
+/// assert!(check(Role::Admin, Action::Leave, Some(Role::Admin), None).is_allowed());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Give a role to someone who has none in this tenant (add or invite). Target role `None`,
@@ -48,11 +59,45 @@ pub enum Action {
 
 impl Action {
     /// Every action.
+    ///
+    /// ```
+    /// use tenancy_core::{assignment::{check, Action}, Role};
+    /// // What a member may do to another member (or, to leave, to themself): only leave.
+    /// let allowed: Vec<Action> = Action::ALL
+    ///     .into_iter()
+    ///     .filter(|&action| {
+    ///         let (target, requested) = match action {
+    ///             Action::Grant => (None, Some(Role::Member)),
+    ///             Action::Change => (Some(Role::Member), Some(Role::Manager)),
+    ///             Action::Remove | Action::Leave => (Some(Role::Member), None),
+    ///         };
+    ///         check(Role::Member, action, target, requested).is_allowed()
+    ///     })
+    ///     .collect();
+    /// assert_eq!(allowed, [Action::Leave]);
+    /// ```
     pub const ALL: [Action; 4] = [Action::Grant, Action::Change, Action::Remove, Action::Leave];
 }
 
 /// Decides whether `actor` may perform `action` on a member whose role is `target` (`None`: not
 /// a member yet), giving them `requested` (`None`: no role afterwards).
+///
+/// ```
+/// use tenancy_core::{assignment::{check, Action}, Decision, DenyReason, Role};
+/// // An admin removes a manager, but not another admin.
+/// assert_eq!(check(Role::Admin, Action::Remove, Some(Role::Manager), None), Decision::Allow);
+/// assert_eq!(
+///     check(Role::Admin, Action::Remove, Some(Role::Admin), None),
+///     Decision::Deny(DenyReason::TargetNotBelow)
+/// );
+/// // An owner may demote another owner.
+/// assert!(check(Role::Owner, Action::Change, Some(Role::Owner), Some(Role::Admin)).is_allowed());
+/// // A grant to someone who already has a role is malformed, whoever asks.
+/// assert_eq!(
+///     check(Role::Owner, Action::Grant, Some(Role::Member), Some(Role::Admin)),
+///     Decision::Deny(DenyReason::InvalidAssignment)
+/// );
+/// ```
 pub fn check(
     actor: Role,
     action: Action,

@@ -29,11 +29,25 @@ pub enum Decision {
 
 impl Decision {
     /// Whether this is [`Decision::Allow`].
+    ///
+    /// ```
+    /// use tenancy_core::{assignment::{check, Action}, Role};
+    /// assert!(check(Role::Owner, Action::Grant, None, Some(Role::Admin)).is_allowed());
+    /// assert!(!check(Role::Manager, Action::Grant, None, Some(Role::Member)).is_allowed());
+    /// ```
     pub fn is_allowed(&self) -> bool {
         matches!(self, Self::Allow)
     }
 
     /// `Ok(())` for allow, `Err(reason)` for deny.
+    ///
+    /// ```
+    /// use tenancy_core::{assignment::{check, Action}, DenyReason, Role};
+    /// let to_owner = check(Role::Admin, Action::Change, Some(Role::Admin), Some(Role::Owner));
+    /// assert_eq!(to_owner.into_result(), Err(DenyReason::OwnerOnly));
+    /// let leave = check(Role::Admin, Action::Leave, Some(Role::Admin), None);
+    /// assert_eq!(leave.into_result(), Ok(()));
+    /// ```
     pub fn into_result(self) -> Result<(), DenyReason> {
         match self {
             Self::Allow => Ok(()),
@@ -42,6 +56,14 @@ impl Decision {
     }
 
     /// The reason, when denied.
+    ///
+    /// ```
+    /// use tenancy_core::{assignment::{check, Action}, DenyReason, Role};
+    /// let d = check(Role::Member, Action::Remove, Some(Role::Member), None);
+    /// assert_eq!(d.deny_reason(), Some(&DenyReason::InsufficientRole));
+    /// let d = check(Role::Owner, Action::Remove, Some(Role::Member), None);
+    /// assert_eq!(d.deny_reason(), None);
+    /// ```
     pub fn deny_reason(&self) -> Option<&DenyReason> {
         match self {
             Self::Allow => None,
@@ -52,6 +74,15 @@ impl Decision {
 
 /// Why an action was denied. Every variant maps to HTTP 403 ([`DenyReason::status`]); the
 /// message never names another tenant or user.
+///
+/// ```
+/// use tenancy_core::{assignment::{check, Action}, DenyReason, Role};
+/// let refused = check(Role::Manager, Action::Grant, None, Some(Role::Member)).into_result();
+/// let Err(reason) = refused else { panic!("managers cannot invite") };
+/// assert!(matches!(reason, DenyReason::InsufficientRole));
+/// assert_eq!(reason.to_string(), "your role cannot manage members");
+/// assert_eq!(reason.status(), http::StatusCode::FORBIDDEN);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DenyReason {
     /// The permission was never declared in the policy (deny by default; usually a bug).
@@ -90,6 +121,17 @@ pub enum DenyReason {
 
 impl DenyReason {
     /// The HTTP status for this deny: always `403 Forbidden`.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tenancy_core::{assignment::{check, Action}, Role};
+    /// let invite_owner = check(Role::Admin, Action::Grant, None, Some(Role::Owner));
+    /// let status = match invite_owner.into_result() {
+    ///     Ok(()) => StatusCode::CREATED,
+    ///     Err(reason) => reason.status(),
+    /// };
+    /// assert_eq!(status, StatusCode::FORBIDDEN);
+    /// ```
     pub fn status(&self) -> http::StatusCode {
         http::StatusCode::FORBIDDEN
     }
