@@ -11,6 +11,16 @@ use crate::{RequestView, StoreError, UserId};
 
 /// What kind of caller a [`Principal`] is. Carried by the [`TenantScope`](crate::TenantScope) so
 /// audit entries record the real actor, and by a [`TenantRef`](crate::TenantRef) in job payloads.
+///
+/// In audit rows and job payloads it is written in `snake_case`:
+///
+/// ```
+/// use tenancy_core::{Principal, PrincipalKind, UserId};
+/// let caller = Principal::new(UserId::new_random(), PrincipalKind::ApiKey);
+/// assert_eq!(serde_json::to_string(&caller.kind).unwrap(), r#""api_key""#);
+/// let kind: PrincipalKind = serde_json::from_str(r#""service""#).unwrap();
+/// assert_eq!(kind, PrincipalKind::Service);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -44,17 +54,47 @@ pub struct Principal {
 
 impl Principal {
     /// A principal.
+    ///
+    /// ```
+    /// use tenancy_core::{Principal, PrincipalKind, UserId};
+    /// // An API key that acts for the user who created it.
+    /// let key_owner = UserId::new_random();
+    /// let p = Principal::new(key_owner, PrincipalKind::ApiKey);
+    /// assert_eq!((p.user_id, p.kind), (key_owner, PrincipalKind::ApiKey));
+    /// ```
     pub const fn new(user_id: UserId, kind: PrincipalKind) -> Self {
         Self { user_id, kind }
     }
 
     /// A [`PrincipalKind::User`] principal.
+    ///
+    /// ```
+    /// use tenancy_core::{Principal, PrincipalKind, UserId};
+    /// let alice = UserId::new_random();
+    /// assert_eq!(Principal::user(alice), Principal::new(alice, PrincipalKind::User));
+    /// ```
     pub const fn user(user_id: UserId) -> Self {
         Self::new(user_id, PrincipalKind::User)
     }
 }
 
 /// Why authentication failed.
+///
+/// ```
+/// use std::sync::Arc;
+/// use http::{HeaderMap, StatusCode};
+/// use tenancy_core::{AuthenticateError, Authenticator, BearerJwtAuthenticator, JwtAlgorithm,
+///     JwtError, JwtVerifier, RequestView};
+/// let verifier = JwtVerifier::hmac(b"a-secret-of-at-least-32-bytes!!!", &[JwtAlgorithm::HS256])?;
+/// let auth = BearerJwtAuthenticator::new(Arc::new(verifier));
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", "Bearer not-a-jwt".parse()?);
+/// let err = auth.authenticate_now(&RequestView::new("/", &headers)).unwrap().unwrap_err();
+/// assert!(matches!(err, AuthenticateError::InvalidToken(JwtError::Malformed)));
+/// assert_eq!(err.to_string(), "bearer token rejected");
+/// assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthenticateError {
@@ -72,6 +112,14 @@ pub enum AuthenticateError {
 
 impl AuthenticateError {
     /// The HTTP status: 401, or 500 when a store failed.
+    ///
+    /// ```
+    /// use tenancy_core::{AuthenticateError, StoreError};
+    /// // The API-key table could not be read: the request fails closed, as a server error.
+    /// let down: AuthenticateError = StoreError::new("api key store", "connection refused").into();
+    /// assert_eq!(down.status().as_u16(), 500);
+    /// assert_eq!(AuthenticateError::InvalidCredentials(None).status().as_u16(), 401);
+    /// ```
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -216,6 +264,22 @@ where
 }
 
 /// The [`Authenticator`] returned by [`authenticator_fn`].
+///
+/// Name it when a function returns an authenticator built from a closure:
+///
+/// ```
+/// use tenancy_core::{AuthenticateError, Authenticator, AuthenticatorFn, Principal, RequestView,
+///     authenticator_fn};
+/// type Found = Result<Option<Principal>, AuthenticateError>;
+///
+/// /// Everyone is anonymous (a public demo deployment).
+/// fn anonymous() -> AuthenticatorFn<impl Fn(&RequestView<'_>) -> Found + Send + Sync + Clone> {
+///     authenticator_fn(|_| Ok(None))
+/// }
+/// let headers = http::HeaderMap::new();
+/// let found = anonymous().authenticate_now(&RequestView::new("/", &headers));
+/// assert!(matches!(found, Some(Ok(None))));
+/// ```
 #[derive(Clone)]
 pub struct AuthenticatorFn<F> {
     f: F,
@@ -310,6 +374,27 @@ mod bearer {
     impl BearerJwtAuthenticator {
         /// An authenticator using `verifier`; principals are [`PrincipalKind::User`]; verified
         /// tokens are cached (4096).
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use tenancy_core::{Authenticator, BearerJwtAuthenticator, JwtAlgorithm, JwtVerifier,
+        ///     Principal, RequestView, UserId};
+        /// # use jsonwebtoken::{encode, EncodingKey, Header};
+        /// let secret = b"a-secret-of-at-least-32-bytes!!!";
+        /// let verifier = JwtVerifier::hmac(secret, &[JwtAlgorithm::HS256])?;
+        /// let auth = BearerJwtAuthenticator::new(Arc::new(verifier));
+        ///
+        /// // An HS256 token issued for alice (`sub` is her id).
+        /// let alice = UserId::new_random();
+        /// # let exp = jsonwebtoken::get_current_timestamp() + 600;
+        /// # let claims = serde_json::json!({ "sub": alice.to_string(), "exp": exp });
+        /// # let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(secret))?;
+        /// let mut headers = http::HeaderMap::new();
+        /// headers.insert("authorization", format!("Bearer {token}").parse()?);
+        /// let found = auth.authenticate_now(&RequestView::new("/", &headers)).unwrap()?;
+        /// assert_eq!(found, Some(Principal::user(alice)));
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn new(verifier: Arc<JwtVerifier>) -> Self {
             Self {
                 verifier,
@@ -319,6 +404,27 @@ mod bearer {
         }
 
         /// The kind given to authenticated principals.
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use tenancy_core::{Authenticator, BearerJwtAuthenticator, JwtAlgorithm, JwtVerifier,
+        ///     PrincipalKind, RequestView, UserId};
+        /// # use jsonwebtoken::{encode, EncodingKey, Header};
+        /// let secret = b"a-secret-of-at-least-32-bytes!!!";
+        /// let verifier = JwtVerifier::hmac(secret, &[JwtAlgorithm::HS256])?;
+        /// // Tokens of this issuer are held by service accounts, not people.
+        /// let auth = BearerJwtAuthenticator::new(Arc::new(verifier))
+        ///     .with_kind(PrincipalKind::Service);
+        /// # let exp = jsonwebtoken::get_current_timestamp() + 600;
+        /// # let sub = UserId::new_random().to_string();
+        /// # let claims = serde_json::json!({ "sub": sub, "exp": exp });
+        /// # let token = encode(&Header::default(), &claims, &EncodingKey::from_secret(secret))?;
+        /// # let mut headers = http::HeaderMap::new();
+        /// # headers.insert("authorization", format!("Bearer {token}").parse()?);
+        /// let found = auth.authenticate_now(&RequestView::new("/", &headers)).unwrap()?.unwrap();
+        /// assert_eq!(found.kind, PrincipalKind::Service);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         #[must_use]
         pub fn with_kind(mut self, kind: PrincipalKind) -> Self {
             self.kind = kind;
