@@ -24,6 +24,17 @@ impl TenantMaps {
 }
 
 /// A [`TenantStore`] kept in memory. Cloning shares the data.
+///
+/// ```
+/// use tenancy_core::{InMemoryTenantStore, Tenant, TenantId, TenantKey, TenantStore};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryTenantStore::new();
+/// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+/// store.clone().insert(acme.clone()); // a clone writes to the same data
+/// let by_slug = store.get(&TenantKey::Slug("acme".parse().unwrap())).await.unwrap();
+/// assert_eq!(by_slug, Some(acme));
+/// # });
+/// ```
 #[derive(Clone, Default)]
 pub struct InMemoryTenantStore {
     maps: Arc<RwLock<TenantMaps>>,
@@ -44,11 +55,31 @@ fn poisoned() -> StoreError {
 
 impl InMemoryTenantStore {
     /// An empty store.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryTenantStore, TenantKey, TenantStore};
+    /// let store = InMemoryTenantStore::new();
+    /// assert!(store.get_now(&TenantKey::Slug("acme".parse().unwrap())).is_none());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Inserts or replaces a tenant (by id; its slug index is updated).
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryTenantStore, Tenant, TenantId, TenantKey, TenantStore};
+    /// let store = InMemoryTenantStore::new();
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// store.insert(acme.clone());
+    /// // A rename: the same id under a new slug. The old slug no longer finds it.
+    /// let mut renamed = acme.clone();
+    /// renamed.slug = "acme-inc".parse().unwrap();
+    /// store.insert(renamed);
+    /// assert!(store.get_now(&TenantKey::Slug("acme".parse().unwrap())).is_none());
+    /// let renamed = store.get_now(&TenantKey::Id(acme.id)).unwrap();
+    /// assert_eq!(renamed.slug.as_str(), "acme-inc");
+    /// ```
     pub fn insert(&self, tenant: Tenant) {
         if let Ok(mut m) = self.maps.write() {
             if let Some(old) = m.by_id.get(&tenant.id).map(|t| t.slug.clone()) {
@@ -60,6 +91,16 @@ impl InMemoryTenantStore {
     }
 
     /// Removes a tenant.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryTenantStore, Tenant, TenantId, TenantKey, TenantStore};
+    /// let store = InMemoryTenantStore::new();
+    /// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+    /// store.insert(acme.clone());
+    /// assert_eq!(store.remove(acme.id), Some(acme.clone()));
+    /// assert!(store.get_now(&TenantKey::Id(acme.id)).is_none());
+    /// assert_eq!(store.remove(acme.id), None);
+    /// ```
     pub fn remove(&self, id: TenantId) -> Option<Tenant> {
         let mut m = self.maps.write().ok()?;
         let t = m.by_id.remove(&id)?;
@@ -81,6 +122,19 @@ impl TenantStore for InMemoryTenantStore {
 }
 
 /// A [`MembershipStore`] kept in memory. Cloning shares the data.
+///
+/// ```
+/// use tenancy_core::{InMemoryMembershipStore, MembershipStore, Role, TenantId, UserId};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let members = InMemoryMembershipStore::new();
+/// let (acme, globex) = (TenantId::new_random(), TenantId::new_random());
+/// let alice = UserId::new_random();
+/// members.insert(acme, alice, Role::Owner);
+/// assert_eq!(members.role_of(acme, alice).await.unwrap(), Some(Role::Owner));
+/// // A role in one tenant says nothing about another.
+/// assert_eq!(members.role_of(globex, alice).await.unwrap(), None);
+/// # });
+/// ```
 #[derive(Clone, Default, Debug)]
 pub struct InMemoryMembershipStore {
     roles: Arc<RwLock<HashMap<(TenantId, UserId), Role>>>,
@@ -88,11 +142,26 @@ pub struct InMemoryMembershipStore {
 
 impl InMemoryMembershipStore {
     /// An empty store.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryMembershipStore, MembershipStore, TenantId, UserId};
+    /// let members = InMemoryMembershipStore::new();
+    /// assert_eq!(members.role_of_now(TenantId::new_random(), UserId::new_random()), None);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets `user`'s role in `tenant`.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryMembershipStore, MembershipStore, Role, TenantId, UserId};
+    /// let members = InMemoryMembershipStore::new();
+    /// let (acme, bob) = (TenantId::new_random(), UserId::new_random());
+    /// members.insert(acme, bob, Role::Member);
+    /// members.insert(acme, bob, Role::Manager); // a promotion replaces the role
+    /// assert_eq!(members.role_of_now(acme, bob), Some(Role::Manager));
+    /// ```
     pub fn insert(&self, tenant: TenantId, user: UserId, role: Role) {
         if let Ok(mut m) = self.roles.write() {
             m.insert((tenant, user), role);
@@ -100,6 +169,15 @@ impl InMemoryMembershipStore {
     }
 
     /// Revokes `user`'s membership of `tenant`.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryMembershipStore, MembershipStore, Role, TenantId, UserId};
+    /// let members = InMemoryMembershipStore::new();
+    /// let (acme, bob) = (TenantId::new_random(), UserId::new_random());
+    /// members.insert(acme, bob, Role::Member);
+    /// members.remove(acme, bob);
+    /// assert_eq!(members.role_of_now(acme, bob), None);
+    /// ```
     pub fn remove(&self, tenant: TenantId, user: UserId) {
         if let Ok(mut m) = self.roles.write() {
             m.remove(&(tenant, user));
@@ -120,6 +198,18 @@ impl MembershipStore for InMemoryMembershipStore {
 }
 
 /// A [`PlatformAdmins`] list kept in memory.
+///
+/// ```
+/// use tenancy_core::{AuthorizeError, InMemoryPlatformAdmins, UserId, authorize_platform};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let admins = InMemoryPlatformAdmins::new();
+/// let (root, alice) = (UserId::new_random(), UserId::new_random());
+/// admins.insert(root);
+/// assert!(authorize_platform(&admins, root).await.is_ok());
+/// let refused = authorize_platform(&admins, alice).await;
+/// assert!(matches!(refused, Err(AuthorizeError::NotPlatformAdmin)));
+/// # });
+/// ```
 #[derive(Clone, Default, Debug)]
 pub struct InMemoryPlatformAdmins {
     admins: Arc<RwLock<HashSet<UserId>>>,
@@ -127,11 +217,29 @@ pub struct InMemoryPlatformAdmins {
 
 impl InMemoryPlatformAdmins {
     /// An empty list.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryPlatformAdmins, PlatformAdmins, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let admins = InMemoryPlatformAdmins::new();
+    /// assert!(!admins.is_platform_admin(UserId::new_random()).await.unwrap());
+    /// # });
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Makes `user` a platform administrator.
+    ///
+    /// ```
+    /// use tenancy_core::{InMemoryPlatformAdmins, PlatformAdmins, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let admins = InMemoryPlatformAdmins::new();
+    /// let root = UserId::new_random();
+    /// admins.insert(root);
+    /// assert!(admins.is_platform_admin(root).await.unwrap());
+    /// # });
+    /// ```
     pub fn insert(&self, user: UserId) {
         if let Ok(mut m) = self.admins.write() {
             m.insert(user);
