@@ -60,6 +60,26 @@ impl<T: TenantCacheInvalidator + ?Sized> TenantCacheInvalidator for Arc<T> {
 /// bulk change (tenant deleted, members imported). Both are synchronous and cheap.
 ///
 /// `()` is a no-op implementation.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipCacheInvalidator,
+///     MembershipStore, Role, TenantId, UserId};
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let db = InMemoryMembershipStore::new();
+/// let cached = Arc::new(CachingMembershipStore::new(db.clone()));
+/// // The code that writes memberships holds the cache as its invalidation hook.
+/// let hook: Arc<dyn MembershipCacheInvalidator> = cached.clone();
+///
+/// let (acme, bob) = (TenantId::new_random(), UserId::new_random());
+/// db.insert(acme, bob, Role::Admin);
+/// assert_eq!(cached.role_of(acme, bob).await.unwrap(), Some(Role::Admin));
+/// // Revoke: write to the database, then tell the cache.
+/// db.remove(acme, bob);
+/// hook.invalidate_membership(acme, bob);
+/// assert_eq!(cached.role_of(acme, bob).await.unwrap(), None);
+/// # });
+/// ```
 pub trait MembershipCacheInvalidator: Send + Sync {
     /// Evicts the cached role (or cached absence) of `user` in `tenant`.
     fn invalidate_membership(&self, tenant: TenantId, user: UserId);
@@ -530,6 +550,17 @@ mod caching {
     }
 
     /// Builder for [`CachingTenantStore`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore};
+    /// let cached = CachingTenantStore::builder(InMemoryTenantStore::new())
+    ///     .with_ttl(Duration::from_secs(10))
+    ///     .with_negative_ttl(Duration::from_secs(1))
+    ///     .with_max_capacity(2 * 50_000)
+    ///     .build();
+    /// assert!(format!("{cached:?}").contains("ttl: 10s"));
+    /// ```
     #[derive(Debug)]
     #[must_use = "call `build` to get the store"]
     pub struct CachingTenantStoreBuilder<S> {
@@ -541,24 +572,82 @@ mod caching {
 
     impl<S> CachingTenantStoreBuilder<S> {
         /// How long a found tenant is served from the cache (default 30 s).
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantStore};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+        /// # let db = InMemoryTenantStore::new();
+        /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        /// # db.insert(acme.clone());
+        /// let cached = CachingTenantStore::builder(db.clone())
+        ///     .with_ttl(Duration::from_secs(60))
+        ///     .build();
+        /// let key = TenantKey::Id(acme.id);
+        /// assert!(cached.get(&key).await.unwrap().is_some());
+        /// // Deleted behind the cache's back (no invalidation): served until the TTL has passed.
+        /// db.remove(acme.id);
+        /// tokio::time::advance(Duration::from_secs(59)).await;
+        /// assert!(cached.get(&key).await.unwrap().is_some());
+        /// tokio::time::advance(Duration::from_secs(2)).await;
+        /// assert!(cached.get(&key).await.unwrap().is_none());
+        /// # });
+        /// ```
         pub fn with_ttl(mut self, ttl: Duration) -> Self {
             self.ttl = ttl;
             self
         }
 
         /// How long an unknown key is remembered as unknown (default 5 s).
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantStore};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+        /// let db = InMemoryTenantStore::new();
+        /// let cached = CachingTenantStore::builder(db.clone())
+        ///     .with_negative_ttl(Duration::from_secs(2))
+        ///     .build();
+        /// let key = TenantKey::Slug("acme".parse().unwrap());
+        /// assert!(cached.get(&key).await.unwrap().is_none());
+        /// // Created behind the cache's back: still unknown until the negative TTL has passed.
+        /// db.insert(Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme"));
+        /// assert!(cached.get(&key).await.unwrap().is_none());
+        /// tokio::time::advance(Duration::from_secs(3)).await;
+        /// assert!(cached.get(&key).await.unwrap().is_some());
+        /// # });
+        /// ```
         pub fn with_negative_ttl(mut self, ttl: Duration) -> Self {
             self.negative_ttl = ttl;
             self
         }
 
         /// The most entries kept; each tenant takes up to two (id and slug). Default 20 000.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore};
+        /// // Room for 50 000 tenants looked up both by id and by slug.
+        /// let tenants = 50_000;
+        /// let cached = CachingTenantStore::builder(InMemoryTenantStore::new())
+        ///     .with_max_capacity(2 * tenants)
+        ///     .build();
+        /// ```
         pub fn with_max_capacity(mut self, entries: u64) -> Self {
             self.max_capacity = entries;
             self
         }
 
         /// Builds the store.
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, TenantStore};
+        /// // Built once at start-up and shared, like the store it wraps.
+        /// let tenants: Arc<dyn TenantStore> =
+        ///     Arc::new(CachingTenantStore::builder(InMemoryTenantStore::new()).build());
+        /// ```
         pub fn build(self) -> CachingTenantStore<S> {
             CachingTenantStore {
                 inner: self.inner,
@@ -569,11 +658,56 @@ mod caching {
 
     impl<S> CachingTenantStore<S> {
         /// Default TTL of a found tenant.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantStore};
+        /// type Cached = CachingTenantStore<InMemoryTenantStore>;
+        /// assert_eq!(Cached::DEFAULT_TTL, Duration::from_secs(30));
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+        /// # let db = InMemoryTenantStore::new();
+        /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        /// # db.insert(acme.clone());
+        /// let cached = Cached::new(db.clone());
+        /// let key = TenantKey::Id(acme.id);
+        /// assert!(cached.get(&key).await.unwrap().is_some());
+        /// // A deletion made behind the cache's back is seen at the latest after `DEFAULT_TTL`.
+        /// db.remove(acme.id);
+        /// tokio::time::advance(Cached::DEFAULT_TTL + Duration::from_millis(1)).await;
+        /// assert!(cached.get(&key).await.unwrap().is_none());
+        /// # });
+        /// ```
         pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+
         /// Default TTL of an unknown key.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore};
+        /// type Cached = CachingTenantStore<InMemoryTenantStore>;
+        /// // Unknown keys are forgotten sooner than known ones: a new tenant appears quickly.
+        /// assert_eq!(Cached::DEFAULT_NEGATIVE_TTL, Duration::from_secs(5));
+        /// assert!(Cached::DEFAULT_NEGATIVE_TTL < Cached::DEFAULT_TTL);
+        /// ```
         pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 
         /// Wraps `inner` with the default settings.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantStore};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+        /// # let db = InMemoryTenantStore::new();
+        /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        /// # db.insert(acme.clone());
+        /// let cached = CachingTenantStore::new(db);
+        /// let key = TenantKey::Slug(acme.slug.clone());
+        /// assert_eq!(cached.get(&key).await.unwrap(), Some(acme));
+        /// // Now a hit: answered at once from memory.
+        /// assert!(cached.get_now(&key).is_some());
+        /// # });
+        /// ```
         pub fn new(inner: S) -> Self
         where
             S: TenantStore,
@@ -582,6 +716,14 @@ mod caching {
         }
 
         /// A builder wrapping `inner`.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore};
+        /// let cached = CachingTenantStore::builder(InMemoryTenantStore::new())
+        ///     .with_ttl(Duration::from_secs(120))
+        ///     .build();
+        /// ```
         pub fn builder(inner: S) -> CachingTenantStoreBuilder<S> {
             CachingTenantStoreBuilder {
                 inner,
@@ -592,22 +734,85 @@ mod caching {
         }
 
         /// The wrapped store.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantStore};
+        /// let cached = CachingTenantStore::new(InMemoryTenantStore::new());
+        /// // Writes go to the wrapped store; reads through the cache.
+        /// let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        /// cached.inner().insert(acme.clone());
+        /// assert!(cached.inner().get_now(&TenantKey::Id(acme.id)).is_some());
+        /// ```
         pub fn inner(&self) -> &S {
             &self.inner
         }
 
         /// Evicts every entry of tenant `id` (its id entry and any slug entry pointing at it).
+        ///
+        /// ```
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantStatus, TenantStore};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+        /// # let db = InMemoryTenantStore::new();
+        /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        /// # db.insert(acme.clone());
+        /// let cached = CachingTenantStore::new(db.clone());
+        /// let by_slug = TenantKey::Slug(acme.slug.clone());
+        /// assert_eq!(cached.get(&by_slug).await.unwrap().unwrap().status, TenantStatus::Active);
+        ///
+        /// db.insert(acme.clone().with_status(TenantStatus::Suspended));
+        /// cached.invalidate_id(acme.id);
+        /// // The slug entry went too.
+        /// let t = cached.get(&by_slug).await.unwrap().unwrap();
+        /// assert_eq!(t.status, TenantStatus::Suspended);
+        /// # });
+        /// ```
         pub fn invalidate_id(&self, id: TenantId) {
             self.core.invalidate([TenantDep::Id(id)]);
         }
 
         /// Evicts the entry for `slug` (positive or negative) and, when it pointed at a
         /// tenant, every other entry of that tenant.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantSlug, TenantStore};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+        /// let db = InMemoryTenantStore::new();
+        /// let cached = CachingTenantStore::new(db.clone());
+        /// let slug: TenantSlug = "acme".parse().unwrap();
+        /// // Looked up before it exists: cached as unknown.
+        /// assert!(cached.get(&TenantKey::Slug(slug.clone())).await.unwrap().is_none());
+        ///
+        /// // Sign-up creates the tenant, then clears the negative entry of its slug.
+        /// db.insert(Tenant::new(TenantId::new_random(), slug.clone(), "Acme"));
+        /// cached.invalidate_slug(&slug);
+        /// assert!(cached.get(&TenantKey::Slug(slug)).await.unwrap().is_some());
+        /// # });
+        /// ```
         pub fn invalidate_slug(&self, slug: &TenantSlug) {
             self.core.invalidate([TenantDep::Slug(slug.clone())]);
         }
 
         /// Evicts everything.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingTenantStore, InMemoryTenantStore, Tenant, TenantId, TenantKey,
+        ///     TenantStore};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+        /// # let db = InMemoryTenantStore::new();
+        /// # let acme = Tenant::new(TenantId::new_random(), "acme".parse().unwrap(), "Acme");
+        /// # db.insert(acme.clone());
+        /// let cached = CachingTenantStore::new(db.clone());
+        /// assert!(cached.get(&TenantKey::Id(acme.id)).await.unwrap().is_some());
+        /// // After a bulk change (a restore, an import): drop every cached answer.
+        /// db.remove(acme.id);
+        /// cached.invalidate_all();
+        /// assert!(cached.get_now(&TenantKey::Id(acme.id)).is_none());
+        /// assert!(cached.get(&TenantKey::Id(acme.id)).await.unwrap().is_none());
+        /// # });
+        /// ```
         pub fn invalidate_all(&self) {
             self.core.invalidate_all();
         }
@@ -721,6 +926,18 @@ mod caching {
     }
 
     /// Builder for [`CachingMembershipStore`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore};
+    /// // A tighter bound on revocations made behind the library's back than the default 10 s.
+    /// let cached = CachingMembershipStore::builder(InMemoryMembershipStore::new())
+    ///     .with_ttl(Duration::from_secs(2))
+    ///     .with_negative_ttl(Duration::from_secs(2))
+    ///     .with_max_capacity(500_000)
+    ///     .build();
+    /// assert!(format!("{cached:?}").contains("ttl: 2s"));
+    /// ```
     #[derive(Debug)]
     #[must_use = "call `build` to get the store"]
     pub struct CachingMembershipStoreBuilder<M> {
@@ -733,24 +950,78 @@ mod caching {
     impl<M> CachingMembershipStoreBuilder<M> {
         /// How long a role is served from the cache (default 10 s). This is the bound on how
         /// long a revocation made behind the library's back keeps working.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore,
+        ///     Role, TenantId, UserId};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+        /// # let db = InMemoryMembershipStore::new();
+        /// # let (acme, bob) = (TenantId::new_random(), UserId::new_random());
+        /// # db.insert(acme, bob, Role::Admin);
+        /// let cached = CachingMembershipStore::builder(db.clone())
+        ///     .with_ttl(Duration::from_secs(3))
+        ///     .build();
+        /// assert_eq!(cached.role_of(acme, bob).await.unwrap(), Some(Role::Admin));
+        /// // Revoked by hand in the database, the cache not told: works for 3 s more at most.
+        /// db.remove(acme, bob);
+        /// assert_eq!(cached.role_of(acme, bob).await.unwrap(), Some(Role::Admin));
+        /// tokio::time::advance(Duration::from_secs(4)).await;
+        /// assert_eq!(cached.role_of(acme, bob).await.unwrap(), None);
+        /// # });
+        /// ```
         pub fn with_ttl(mut self, ttl: Duration) -> Self {
             self.ttl = ttl;
             self
         }
 
         /// How long "not a member" is remembered (default 5 s).
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore,
+        ///     Role, TenantId, UserId};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+        /// let db = InMemoryMembershipStore::new();
+        /// let cached = CachingMembershipStore::builder(db.clone())
+        ///     .with_negative_ttl(Duration::from_secs(1))
+        ///     .build();
+        /// let (acme, carol) = (TenantId::new_random(), UserId::new_random());
+        /// assert_eq!(cached.role_of(acme, carol).await.unwrap(), None);
+        /// // Carol accepts an invitation; the cache is not told. She is in after a second.
+        /// db.insert(acme, carol, Role::Member);
+        /// assert_eq!(cached.role_of(acme, carol).await.unwrap(), None);
+        /// tokio::time::advance(Duration::from_secs(2)).await;
+        /// assert_eq!(cached.role_of(acme, carol).await.unwrap(), Some(Role::Member));
+        /// # });
+        /// ```
         pub fn with_negative_ttl(mut self, ttl: Duration) -> Self {
             self.negative_ttl = ttl;
             self
         }
 
         /// The most `(tenant, user)` entries kept. Default 100 000.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore};
+        /// // About 2 000 tenants with 250 active members each.
+        /// let cached = CachingMembershipStore::builder(InMemoryMembershipStore::new())
+        ///     .with_max_capacity(2_000 * 250)
+        ///     .build();
+        /// ```
         pub fn with_max_capacity(mut self, entries: u64) -> Self {
             self.max_capacity = entries;
             self
         }
 
         /// Builds the store.
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore};
+        /// let members: Arc<dyn MembershipStore> =
+        ///     Arc::new(CachingMembershipStore::builder(InMemoryMembershipStore::new()).build());
+        /// ```
         pub fn build(self) -> CachingMembershipStore<M> {
             CachingMembershipStore {
                 inner: self.inner,
@@ -761,11 +1032,54 @@ mod caching {
 
     impl<M> CachingMembershipStore<M> {
         /// Default TTL of a cached role.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore};
+        /// type Cached = CachingMembershipStore<InMemoryMembershipStore>;
+        /// // The longest a revocation made behind the library's back keeps working, by default.
+        /// assert_eq!(Cached::DEFAULT_TTL, Duration::from_secs(10));
+        /// // Halve it:
+        /// let cached = Cached::builder(InMemoryMembershipStore::new())
+        ///     .with_ttl(Cached::DEFAULT_TTL / 2)
+        ///     .build();
+        /// ```
         pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
+
         /// Default TTL of a cached "not a member".
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore,
+        ///     Role, TenantId, UserId};
+        /// type Cached = CachingMembershipStore<InMemoryMembershipStore>;
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+        /// let db = InMemoryMembershipStore::new();
+        /// let cached = Cached::new(db.clone());
+        /// let (acme, carol) = (TenantId::new_random(), UserId::new_random());
+        /// assert_eq!(cached.role_of(acme, carol).await.unwrap(), None);
+        /// db.insert(acme, carol, Role::Member); // the cache is not told
+        /// tokio::time::advance(Cached::DEFAULT_NEGATIVE_TTL + Duration::from_millis(1)).await;
+        /// assert_eq!(cached.role_of(acme, carol).await.unwrap(), Some(Role::Member));
+        /// # });
+        /// ```
         pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 
         /// Wraps `inner` with the default settings.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore,
+        ///     Role, TenantId, UserId};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+        /// let db = InMemoryMembershipStore::new();
+        /// let (acme, bob) = (TenantId::new_random(), UserId::new_random());
+        /// db.insert(acme, bob, Role::Manager);
+        /// let cached = CachingMembershipStore::new(db);
+        /// assert_eq!(cached.role_of(acme, bob).await.unwrap(), Some(Role::Manager));
+        /// // Now a hit: answered at once from memory.
+        /// assert_eq!(cached.role_of_now(acme, bob), Some(Role::Manager));
+        /// # });
+        /// ```
         pub fn new(inner: M) -> Self
         where
             M: MembershipStore,
@@ -774,6 +1088,14 @@ mod caching {
         }
 
         /// A builder wrapping `inner`.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore};
+        /// let cached = CachingMembershipStore::builder(InMemoryMembershipStore::new())
+        ///     .with_ttl(Duration::from_secs(5))
+        ///     .build();
+        /// ```
         pub fn builder(inner: M) -> CachingMembershipStoreBuilder<M> {
             CachingMembershipStoreBuilder {
                 inner,
@@ -784,16 +1106,64 @@ mod caching {
         }
 
         /// The wrapped store.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore,
+        ///     Role, TenantId, UserId};
+        /// let cached = CachingMembershipStore::new(InMemoryMembershipStore::new());
+        /// let (acme, bob) = (TenantId::new_random(), UserId::new_random());
+        /// // Writes go to the wrapped store.
+        /// cached.inner().insert(acme, bob, Role::Member);
+        /// assert_eq!(cached.inner().role_of_now(acme, bob), Some(Role::Member));
+        /// ```
         pub fn inner(&self) -> &M {
             &self.inner
         }
 
         /// Evicts the cached role (or absence) of `user` in `tenant`.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore,
+        ///     Role, TenantId, UserId};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+        /// let db = InMemoryMembershipStore::new();
+        /// let cached = CachingMembershipStore::new(db.clone());
+        /// let (acme, bob) = (TenantId::new_random(), UserId::new_random());
+        /// db.insert(acme, bob, Role::Member);
+        /// assert_eq!(cached.role_of(acme, bob).await.unwrap(), Some(Role::Member));
+        /// // A promotion: write, then evict the old role.
+        /// db.insert(acme, bob, Role::Admin);
+        /// cached.invalidate(acme, bob);
+        /// assert_eq!(cached.role_of(acme, bob).await.unwrap(), Some(Role::Admin));
+        /// # });
+        /// ```
         pub fn invalidate(&self, tenant: TenantId, user: UserId) {
             self.core.invalidate([MemberDep::Member(tenant, user)]);
         }
 
         /// Evicts every cached membership of `tenant`.
+        ///
+        /// ```
+        /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipStore,
+        ///     Role, TenantId, UserId};
+        /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+        /// let db = InMemoryMembershipStore::new();
+        /// let cached = CachingMembershipStore::new(db.clone());
+        /// let (acme, globex) = (TenantId::new_random(), TenantId::new_random());
+        /// let (bob, carol) = (UserId::new_random(), UserId::new_random());
+        /// for (tenant, user) in [(acme, bob), (acme, carol), (globex, bob)] {
+        ///     db.insert(tenant, user, Role::Member);
+        ///     cached.role_of(tenant, user).await.unwrap();
+        /// }
+        /// // Acme is deleted with all its memberships.
+        /// db.remove(acme, bob);
+        /// db.remove(acme, carol);
+        /// cached.invalidate_tenant(acme);
+        /// assert_eq!(cached.role_of(acme, carol).await.unwrap(), None);
+        /// // Other tenants keep their cached memberships.
+        /// assert_eq!(cached.role_of_now(globex, bob), Some(Role::Member));
+        /// # });
+        /// ```
         pub fn invalidate_tenant(&self, tenant: TenantId) {
             self.core.invalidate([MemberDep::Tenant(tenant)]);
         }
