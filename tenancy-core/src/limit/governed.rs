@@ -33,16 +33,44 @@ pub struct RateQuota(Quota);
 
 impl RateQuota {
     /// `rate` requests per second, with a burst of `rate`.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::RateQuota;
+    /// let q = RateQuota::per_second(NonZeroU32::new(10).unwrap());
+    /// assert_eq!(q.burst().get(), 10);
+    /// assert_eq!(q.replenish_interval(), Duration::from_millis(100));
+    /// ```
     pub const fn per_second(rate: NonZeroU32) -> Self {
         Self(Quota::per_second(rate))
     }
 
     /// `rate` requests per minute, with a burst of `rate`.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::RateQuota;
+    /// let q = RateQuota::per_minute(NonZeroU32::new(120).unwrap());
+    /// assert_eq!(q.burst().get(), 120);
+    /// assert_eq!(q.replenish_interval(), Duration::from_millis(500));
+    /// ```
     pub const fn per_minute(rate: NonZeroU32) -> Self {
         Self(Quota::per_minute(rate))
     }
 
     /// `rate` requests per hour, with a burst of `rate`.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::RateQuota;
+    /// // An expensive export: 100 an hour, all of them usable at once.
+    /// let q = RateQuota::per_hour(NonZeroU32::new(100).unwrap());
+    /// assert_eq!(q.burst().get(), 100);
+    /// assert_eq!(q.replenish_interval(), Duration::from_secs(36));
+    /// ```
     pub const fn per_hour(rate: NonZeroU32) -> Self {
         Self(Quota::per_hour(rate))
     }
@@ -60,17 +88,49 @@ impl RateQuota {
     }
 
     /// The same refill rate with another burst size.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    ///     TenantId, TenantRateLimiter, UserId};
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// // 60 a minute on average, but never more than 5 back to back.
+    /// let q = RateQuota::per_minute(n(60)).with_burst(n(5));
+    /// let limiter = TenantRateLimiter::builder(q).with_clock(ManualClock::new()).build();
+    /// let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    ///     PrincipalKind::User);
+    /// let admitted = (0..10).filter(|_| limiter.check(&req).is_ok()).count();
+    /// assert_eq!(admitted, 5);
+    /// ```
     #[must_use]
     pub const fn with_burst(self, burst: NonZeroU32) -> Self {
         Self(self.0.allow_burst(burst))
     }
 
     /// How many requests the bucket admits at once when full.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tenancy_core::RateQuota;
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// assert_eq!(RateQuota::per_second(n(20)).burst(), n(20));
+    /// assert_eq!(RateQuota::per_second(n(20)).with_burst(n(100)).burst(), n(100));
+    /// ```
     pub const fn burst(&self) -> NonZeroU32 {
         self.0.burst_size()
     }
 
     /// The time in which the bucket regains one request.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::RateQuota;
+    /// let q = RateQuota::per_second(NonZeroU32::new(4).unwrap());
+    /// assert_eq!(q.replenish_interval(), Duration::from_millis(250));
+    /// // A full bucket of 4 refills from empty in `burst * replenish_interval`.
+    /// assert_eq!(q.replenish_interval() * q.burst().get(), Duration::from_secs(1));
+    /// ```
     pub const fn replenish_interval(&self) -> Duration {
         self.0.replenish_interval()
     }
@@ -110,11 +170,53 @@ pub struct ManualClock(FakeRelativeClock);
 
 impl ManualClock {
     /// A clock at its zero instant.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    ///     TenantId, TenantRateLimiter, UserId};
+    /// /// A limiter under test, and the clock that drives it.
+    /// fn limiter(quota: RateQuota) -> (TenantRateLimiter, ManualClock) {
+    ///     let clock = ManualClock::new();
+    ///     (TenantRateLimiter::builder(quota).with_clock(clock.clone()).build(), clock)
+    /// }
+    /// let (limiter, clock) = limiter(RateQuota::per_minute(NonZeroU32::MIN));
+    /// let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    ///     PrincipalKind::User);
+    /// assert!(limiter.check(&req).is_ok());
+    /// // Time stands still until the test moves it.
+    /// assert!(limiter.check(&req).is_err());
+    /// clock.advance(Duration::from_secs(60));
+    /// assert!(limiter.check(&req).is_ok());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Moves the clock (and every clone of it) forward by `by`.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    ///     TenantId, TenantRateLimiter, UserId};
+    /// let clock = ManualClock::new();
+    /// let quota = RateQuota::per_second(NonZeroU32::new(2).unwrap()); // one every 500 ms
+    /// let api = TenantRateLimiter::builder(quota).with_clock(clock.clone()).build();
+    /// let exports = TenantRateLimiter::builder(quota).with_clock(clock.clone()).build();
+    /// let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    ///     PrincipalKind::User);
+    /// for limiter in [&api, &exports] {
+    ///     assert!(limiter.check(&req).is_ok() && limiter.check(&req).is_ok());
+    ///     assert!(limiter.check(&req).is_err());
+    /// }
+    /// clock.advance(Duration::from_millis(499));
+    /// assert!(api.check(&req).is_err());
+    /// // One advance moves the time of both limiters.
+    /// clock.advance(Duration::from_millis(1));
+    /// assert!(api.check(&req).is_ok() && exports.check(&req).is_ok());
+    /// ```
     ///
     /// # Panics
     ///
@@ -367,6 +469,18 @@ impl TenantRateLimiter {
     }
 
     /// A builder with `tenant_quota` as the default per-tenant quota.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::sync::Arc;
+    /// use tenancy_core::{RateLimiter, RateQuota, TenantRateLimiter};
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// let limiter: Arc<dyn RateLimiter> = Arc::new(
+    ///     TenantRateLimiter::builder(RateQuota::per_second(n(100)))
+    ///         .with_principal_quota(RateQuota::per_second(n(10)))
+    ///         .build(),
+    /// );
+    /// ```
     pub fn builder(tenant_quota: RateQuota) -> TenantRateLimiterBuilder {
         TenantRateLimiterBuilder {
             tenant: tenant_quota,
@@ -378,6 +492,25 @@ impl TenantRateLimiter {
 
     /// Drops the keys whose buckets are full again (indistinguishable from unseen keys): no
     /// decision changes. Takes each shard's write lock briefly; call it from a background task.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    ///     TenantId, TenantRateLimiter, UserId};
+    /// let clock = ManualClock::new();
+    /// let limiter = TenantRateLimiter::builder(RateQuota::per_second(NonZeroU32::MIN))
+    ///     .with_clock(clock.clone())
+    ///     .build();
+    /// let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    ///     PrincipalKind::User);
+    /// limiter.check(&req).unwrap();
+    /// limiter.retain_recent();
+    /// assert_eq!(limiter.tracked_keys(), 1); // its bucket is not full yet
+    /// clock.advance(Duration::from_secs(2));
+    /// limiter.retain_recent();
+    /// assert_eq!(limiter.tracked_keys(), 0); // refilled: forgotten
+    /// ```
     pub fn retain_recent(&self) {
         self.for_each_bucket(
             |b| b.retain_recent(),
@@ -386,6 +519,27 @@ impl TenantRateLimiter {
     }
 
     /// Releases memory left over after [`retain_recent`](Self::retain_recent) dropped keys.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    ///     TenantId, TenantRateLimiter, UserId};
+    /// let clock = ManualClock::new();
+    /// let limiter = TenantRateLimiter::builder(RateQuota::per_second(NonZeroU32::MIN))
+    ///     .with_clock(clock.clone())
+    ///     .build();
+    /// // A burst of traffic from many tenants, then quiet.
+    /// for _ in 0..1000 {
+    ///     let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    ///         PrincipalKind::User);
+    ///     limiter.check(&req).unwrap();
+    /// }
+    /// clock.advance(Duration::from_secs(60));
+    /// limiter.retain_recent();
+    /// limiter.shrink_to_fit();
+    /// assert_eq!(limiter.tracked_keys(), 0);
+    /// ```
     pub fn shrink_to_fit(&self) {
         self.for_each_bucket(|b| b.shrink_to_fit(), |b| b.shrink_to_fit());
     }
@@ -493,6 +647,23 @@ pub struct TenantRateLimiterBuilder {
 
 impl TenantRateLimiterBuilder {
     /// Limits each user within each tenant to `quota`, on top of the tenant's quota.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tenancy_core::{LimitKind, LimitRequest, PrincipalKind, RateLimiter, RateQuota, TenantId,
+    ///     TenantRateLimiter, UserId};
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// let limiter = TenantRateLimiter::builder(RateQuota::per_minute(n(100)))
+    ///     .with_principal_quota(RateQuota::per_minute(n(2)))
+    ///     .build();
+    /// let acme = TenantId::new_random();
+    /// let (alice, bob) = (UserId::new_random(), UserId::new_random());
+    /// let as_user = |user| LimitRequest::new(acme, "free", user, PrincipalKind::User);
+    /// assert!(limiter.check(&as_user(alice)).is_ok() && limiter.check(&as_user(alice)).is_ok());
+    /// // Alice has used her share; Bob, in the same tenant, still gets through.
+    /// assert_eq!(limiter.check(&as_user(alice)).unwrap_err().kind(), LimitKind::Principal);
+    /// assert!(limiter.check(&as_user(bob)).is_ok());
+    /// ```
     pub fn with_principal_quota(mut self, quota: RateQuota) -> Self {
         self.principal = Some(quota);
         self
@@ -500,6 +671,23 @@ impl TenantRateLimiterBuilder {
 
     /// Tenants on `plan` get `quota` instead of the default tenant quota. Called twice for one
     /// plan, the last quota wins.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tenancy_core::{LimitRequest, PrincipalKind, RateLimiter, RateQuota, TenantId,
+    ///     TenantRateLimiter, UserId};
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// let limiter = TenantRateLimiter::builder(RateQuota::per_minute(n(2)))
+    ///     .with_plan_quota("pro", RateQuota::per_minute(n(5)))
+    ///     .build();
+    /// let admitted = |plan| {
+    ///     let req = LimitRequest::new(TenantId::new_random(), plan, UserId::new_random(),
+    ///         PrincipalKind::User);
+    ///     (0..10).filter(|_| limiter.check(&req).is_ok()).count()
+    /// };
+    /// assert_eq!(admitted("free"), 2); // an unknown plan gets the default
+    /// assert_eq!(admitted("pro"), 5);
+    /// ```
     pub fn with_plan_quota(mut self, plan: impl Into<String>, quota: RateQuota) -> Self {
         self.plan_mut(plan.into()).1 = Some(quota);
         self
@@ -507,12 +695,46 @@ impl TenantRateLimiterBuilder {
 
     /// Users of tenants on `plan` get `quota` instead of the default principal quota (and are
     /// limited per principal even when no default principal quota is set).
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tenancy_core::{LimitKind, LimitRequest, PrincipalKind, RateLimiter, RateQuota, TenantId,
+    ///     TenantRateLimiter, UserId};
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// // Pro tenants share a big bucket; no single user may take more than 3 of it.
+    /// let limiter = TenantRateLimiter::builder(RateQuota::per_minute(n(10)))
+    ///     .with_plan_quota("pro", RateQuota::per_minute(n(1000)))
+    ///     .with_plan_principal_quota("pro", RateQuota::per_minute(n(3)))
+    ///     .build();
+    /// let req = LimitRequest::new(TenantId::new_random(), "pro", UserId::new_random(),
+    ///     PrincipalKind::User);
+    /// let admitted = (0..10).filter(|_| limiter.check(&req).is_ok()).count();
+    /// assert_eq!(admitted, 3);
+    /// assert_eq!(limiter.check(&req).unwrap_err().kind(), LimitKind::Principal);
+    /// ```
     pub fn with_plan_principal_quota(mut self, plan: impl Into<String>, quota: RateQuota) -> Self {
         self.plan_mut(plan.into()).2 = Some(quota);
         self
     }
 
     /// Uses `clock` instead of the real clock (for tests).
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::time::Duration;
+    /// use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    ///     TenantId, TenantRateLimiter, UserId};
+    /// let clock = ManualClock::new();
+    /// let limiter = TenantRateLimiter::builder(RateQuota::per_second(NonZeroU32::new(4).unwrap()))
+    ///     .with_clock(clock.clone())
+    ///     .build();
+    /// let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    ///     PrincipalKind::User);
+    /// (0..4).for_each(|_| limiter.check(&req).unwrap());
+    /// // On a manual clock the wait is exact: no sleeps, no flaky margins.
+    /// let refused = limiter.check(&req).unwrap_err();
+    /// assert_eq!(refused.retry_after(), Duration::from_millis(250));
+    /// ```
     pub fn with_clock(mut self, clock: ManualClock) -> Self {
         self.clock = Some(clock);
         self
@@ -530,6 +752,16 @@ impl TenantRateLimiterBuilder {
     }
 
     /// The limiter.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use std::sync::Arc;
+    /// use tenancy_core::{RateLimiter, RateQuota, TenantRateLimiter};
+    /// let quota = RateQuota::per_second(NonZeroU32::new(50).unwrap());
+    /// // One limiter for the whole process, shared by every request (and the housekeeping task).
+    /// let limiter = Arc::new(TenantRateLimiter::builder(quota).build());
+    /// let for_pipeline: Arc<dyn RateLimiter> = limiter.clone();
+    /// ```
     pub fn build(self) -> TenantRateLimiter {
         let manual_clock = self.clock.is_some();
         let clock = match self.clock {

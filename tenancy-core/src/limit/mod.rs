@@ -51,6 +51,17 @@ pub struct LimitRequest<'a> {
 
 impl<'a> LimitRequest<'a> {
     /// A request for `tenant` on `plan`, made by `user` as `actor`.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tenancy_core::{LimitRequest, PrincipalKind, RateLimiter, RateQuota, TenantId,
+    ///     TenantRateLimiter, UserId};
+    /// let limiter = TenantRateLimiter::new(RateQuota::per_minute(NonZeroU32::new(600).unwrap()));
+    /// // A background job, outside any HTTP request, draws from its tenant's bucket too.
+    /// let (tenant, user) = (TenantId::new_random(), UserId::new_random());
+    /// let req = LimitRequest::new(tenant, "pro", user, PrincipalKind::Job);
+    /// assert!(limiter.check(&req).is_ok());
+    /// ```
     pub const fn new(tenant: TenantId, plan: &'a str, user: UserId, actor: PrincipalKind) -> Self {
         Self {
             tenant,
@@ -113,6 +124,14 @@ pub enum LimitKind {
 
 impl LimitKind {
     /// `tenant` or `principal`.
+    ///
+    /// ```
+    /// use tenancy_core::LimitKind;
+    /// // A metrics label, fixed at compile time.
+    /// const TENANT_LABEL: &str = LimitKind::Tenant.as_str();
+    /// assert_eq!(TENANT_LABEL, "tenant");
+    /// assert_eq!(LimitKind::Principal.as_str(), "principal");
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Tenant => "tenant",
@@ -148,23 +167,94 @@ pub struct RateLimited {
 
 impl RateLimited {
     /// A refusal by the `kind` bucket, which admits again after `retry_after`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenancy_core::{LimitKind, LimitRequest, PrincipalKind, RateLimited, RateLimiter,
+    ///     TenantId, UserId};
+    /// // A limiter of your own: free tenants are paused for a minute during a migration.
+    /// let migrating = |req: &LimitRequest<'_>| match req.plan {
+    ///     "free" => Err(RateLimited::new(LimitKind::Tenant, Duration::from_secs(60))),
+    ///     _ => Ok(()),
+    /// };
+    /// let (t, u) = (TenantId::new_random(), UserId::new_random());
+    /// let refused = migrating.check(&LimitRequest::new(t, "free", u, PrincipalKind::User));
+    /// assert_eq!(refused.unwrap_err().retry_after_secs(), 60);
+    /// ```
     pub const fn new(kind: LimitKind, retry_after: Duration) -> Self {
         Self { kind, retry_after }
     }
 
     /// The bucket that refused the request.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// use tenancy_core::{LimitKind, LimitRequest, PrincipalKind, RateLimiter, RateQuota, TenantId,
+    ///     TenantRateLimiter, UserId};
+    /// let n = |n| NonZeroU32::new(n).unwrap();
+    /// let limiter = TenantRateLimiter::builder(RateQuota::per_minute(n(100)))
+    ///     .with_principal_quota(RateQuota::per_minute(n(1)))
+    ///     .build();
+    /// let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    ///     PrincipalKind::User);
+    /// limiter.check(&req).unwrap();
+    /// let refused = limiter.check(&req).unwrap_err();
+    /// // This user is over their own share; the tenant's other members are not affected.
+    /// assert_eq!(refused.kind(), LimitKind::Principal);
+    /// ```
     pub const fn kind(&self) -> LimitKind {
         self.kind
     }
 
     /// How long until the request could be admitted, if nothing else draws from the buckets
     /// meanwhile.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # use std::num::NonZeroU32;
+    /// # use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    /// #     TenantId, TenantRateLimiter, UserId};
+    /// # let clock = ManualClock::new();
+    /// # let limiter = TenantRateLimiter::builder(RateQuota::per_second(NonZeroU32::MIN))
+    /// #     .with_clock(clock.clone())
+    /// #     .build();
+    /// # let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    /// #     PrincipalKind::User);
+    /// # limiter.check(&req).unwrap();
+    /// // `limiter`: one request per second, on a manual clock; `req` was just admitted.
+    /// clock.advance(Duration::from_millis(400));
+    /// let refused = limiter.check(&req).unwrap_err();
+    /// assert_eq!(refused.retry_after(), Duration::from_millis(600));
+    /// clock.advance(refused.retry_after());
+    /// assert!(limiter.check(&req).is_ok());
+    /// ```
     pub const fn retry_after(&self) -> Duration {
         self.retry_after
     }
 
     /// [`retry_after`](Self::retry_after) in whole seconds, rounded up: the value of a
     /// `Retry-After` header.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::{HeaderMap, header::RETRY_AFTER};
+    /// # use std::num::NonZeroU32;
+    /// # use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    /// #     TenantId, TenantRateLimiter, UserId};
+    /// # let clock = ManualClock::new();
+    /// # let limiter = TenantRateLimiter::builder(RateQuota::per_second(NonZeroU32::MIN))
+    /// #     .with_clock(clock.clone())
+    /// #     .build();
+    /// # let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    /// #     PrincipalKind::User);
+    /// # limiter.check(&req).unwrap();
+    /// // `limiter`: one request per second, on a manual clock; `req` was just admitted.
+    /// clock.advance(Duration::from_millis(400));
+    /// let refused = limiter.check(&req).unwrap_err(); // 600 ms to wait
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(RETRY_AFTER, refused.retry_after_secs().into());
+    /// assert_eq!(headers[RETRY_AFTER], "1");
+    /// ```
     pub const fn retry_after_secs(&self) -> u64 {
         let secs = self.retry_after.as_secs();
         if self.retry_after.subsec_nanos() > 0 {
@@ -175,6 +265,29 @@ impl RateLimited {
     }
 
     /// The HTTP status: 429 Too Many Requests.
+    ///
+    /// ```
+    /// use http::{Response, StatusCode, header::RETRY_AFTER};
+    /// # use std::num::NonZeroU32;
+    /// # use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
+    /// #     TenantId, TenantRateLimiter, UserId};
+    /// # let clock = ManualClock::new();
+    /// # let limiter = TenantRateLimiter::builder(RateQuota::per_second(NonZeroU32::MIN))
+    /// #     .with_clock(clock.clone())
+    /// #     .build();
+    /// # let req = LimitRequest::new(TenantId::new_random(), "free", UserId::new_random(),
+    /// #     PrincipalKind::User);
+    /// # limiter.check(&req).unwrap();
+    /// // `limiter` admits one request per second and `req` was just admitted.
+    /// let refused = limiter.check(&req).unwrap_err();
+    /// let response = Response::builder()
+    ///     .status(refused.status())
+    ///     .header(RETRY_AFTER, refused.retry_after_secs())
+    ///     .body(refused.to_string())?;
+    /// assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    /// assert_eq!(response.body(), "rate limit of tenant exceeded");
+    /// # Ok::<(), http::Error>(())
+    /// ```
     pub const fn status(&self) -> StatusCode {
         StatusCode::TOO_MANY_REQUESTS
     }
