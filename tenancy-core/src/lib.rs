@@ -28,7 +28,7 @@
 //! | `jwt` | yes | verified JWT claim resolver and bearer authenticator |
 //! | `rate-limit` | yes | [`TenantRateLimiter`]: governor-backed limits per tenant and per principal |
 //!
-//! Minimum supported Rust version: 1.88.
+//! Minimum supported Rust version: 1.89 (the `rust-version` of this crate).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
