@@ -85,6 +85,29 @@ pub trait MembershipCacheInvalidator: Send + Sync {
     fn invalidate_membership(&self, tenant: TenantId, user: UserId);
 
     /// Evicts every cached membership of `tenant`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore,
+    ///     MembershipCacheInvalidator, MembershipStore, Role, TenantId, UserId};
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let db = InMemoryMembershipStore::new();
+    /// let cached = Arc::new(CachingMembershipStore::new(db.clone()));
+    /// let hook: Arc<dyn MembershipCacheInvalidator> = cached.clone();
+    /// let acme = TenantId::new_random();
+    /// let team = [UserId::new_random(), UserId::new_random()];
+    /// for user in team {
+    ///     db.insert(acme, user, Role::Member);
+    ///     assert_eq!(cached.role_of(acme, user).await.unwrap(), Some(Role::Member));
+    /// }
+    /// // An import makes the whole team managers: one call evicts them all.
+    /// team.iter().for_each(|&user| db.insert(acme, user, Role::Manager));
+    /// hook.invalidate_tenant_memberships(acme);
+    /// for user in team {
+    ///     assert_eq!(cached.role_of(acme, user).await.unwrap(), Some(Role::Manager));
+    /// }
+    /// # });
+    /// ```
     fn invalidate_tenant_memberships(&self, tenant: TenantId);
 }
 
