@@ -62,6 +62,7 @@ impl<T: TenantCacheInvalidator + ?Sized> TenantCacheInvalidator for Arc<T> {
 /// `()` is a no-op implementation.
 ///
 /// ```
+/// # #[cfg(feature = "cache")] {
 /// use std::sync::Arc;
 /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore, MembershipCacheInvalidator,
 ///     MembershipStore, Role, TenantId, UserId};
@@ -79,6 +80,7 @@ impl<T: TenantCacheInvalidator + ?Sized> TenantCacheInvalidator for Arc<T> {
 /// hook.invalidate_membership(acme, bob);
 /// assert_eq!(cached.role_of(acme, bob).await.unwrap(), None);
 /// # });
+/// # }
 /// ```
 pub trait MembershipCacheInvalidator: Send + Sync {
     /// Evicts the cached role (or cached absence) of `user` in `tenant`.
@@ -87,6 +89,7 @@ pub trait MembershipCacheInvalidator: Send + Sync {
     /// Evicts every cached membership of `tenant`.
     ///
     /// ```
+    /// # #[cfg(feature = "cache")] {
     /// use std::sync::Arc;
     /// use tenancy_core::{CachingMembershipStore, InMemoryMembershipStore,
     ///     MembershipCacheInvalidator, MembershipStore, Role, TenantId, UserId};
@@ -107,6 +110,7 @@ pub trait MembershipCacheInvalidator: Send + Sync {
     ///     assert_eq!(cached.role_of(acme, user).await.unwrap(), Some(Role::Manager));
     /// }
     /// # });
+    /// # }
     /// ```
     fn invalidate_tenant_memberships(&self, tenant: TenantId);
 }

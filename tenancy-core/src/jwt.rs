@@ -10,12 +10,14 @@ use std::fmt;
 /// Pin every algorithm your issuer may use; they must all fit the key:
 ///
 /// ```
+/// # #[cfg(feature = "jwt")] {
 /// use tenancy_core::{ConfigError, JwtAlgorithm, JwtVerifier};
 /// let secret = b"a-secret-of-at-least-32-bytes!!!";
 /// assert!(JwtVerifier::hmac(secret, &[JwtAlgorithm::HS256, JwtAlgorithm::HS512]).is_ok());
 /// // An RSA algorithm next to an HMAC secret is refused (the HS/RS confusion attack).
 /// let mixed = JwtVerifier::hmac(secret, &[JwtAlgorithm::HS256, JwtAlgorithm::RS256]);
 /// assert!(matches!(mixed, Err(ConfigError::Algorithms(_))));
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -51,6 +53,7 @@ pub enum JwtAlgorithm {
 /// [`JwtVerifier::verify`] returns it:
 ///
 /// ```
+/// # #[cfg(feature = "jwt")] {
 /// use tenancy_core::{JwtAlgorithm, JwtError, JwtVerifier};
 /// # use jsonwebtoken::{encode, EncodingKey, Header};
 /// let verifier = JwtVerifier::hmac(b"a-secret-of-at-least-32-bytes!!!", &[JwtAlgorithm::HS256])?;
@@ -63,6 +66,7 @@ pub enum JwtAlgorithm {
 /// assert_eq!(err, JwtError::BadSignature);
 /// assert_eq!(err.to_string(), "token signature is invalid");
 /// assert_eq!(verifier.verify("not.a.token"), Err(JwtError::Malformed));
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +137,7 @@ impl JwtError {
 /// Only [`JwtVerifier::verify`] creates one.
 ///
 /// ```
+/// # #[cfg(feature = "jwt")] {
 /// use tenancy_core::{JwtAlgorithm, JwtVerifier};
 /// # use jsonwebtoken::{encode, EncodingKey, Header};
 /// let secret = b"a-secret-of-at-least-32-bytes!!!";
@@ -146,6 +151,7 @@ impl JwtError {
 /// assert_eq!(claims.str_claim("tenant")?, "acme");
 /// // Debug output names the claims but never shows their values.
 /// assert!(!format!("{claims:?}").contains("alice"));
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, PartialEq)]
@@ -157,6 +163,7 @@ impl VerifiedClaims {
     /// The `sub` claim, if it is a string.
     ///
     /// ```
+    /// # #[cfg(feature = "jwt")] {
     /// # use tenancy_core::{JwtAlgorithm, JwtVerifier};
     /// # use jsonwebtoken::{encode, EncodingKey, Header};
     /// # let secret = b"a-secret-of-at-least-32-bytes!!!";
@@ -167,6 +174,7 @@ impl VerifiedClaims {
     /// // `token` carries `"sub": "alice"`.
     /// let claims = verifier.verify(&token)?;
     /// assert_eq!(claims.subject(), Some("alice"));
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn subject(&self) -> Option<&str> {
@@ -176,6 +184,7 @@ impl VerifiedClaims {
     /// A claim by name.
     ///
     /// ```
+    /// # #[cfg(feature = "jwt")] {
     /// # use tenancy_core::{JwtAlgorithm, JwtVerifier};
     /// # use jsonwebtoken::{encode, EncodingKey, Header};
     /// # let secret = b"a-secret-of-at-least-32-bytes!!!";
@@ -189,6 +198,7 @@ impl VerifiedClaims {
     /// let scopes = claims.get("scopes").and_then(|v| v.as_array()).unwrap();
     /// assert!(scopes.iter().any(|s| s == "write"));
     /// assert!(claims.get("email").is_none());
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
@@ -199,6 +209,7 @@ impl VerifiedClaims {
     /// string.
     ///
     /// ```
+    /// # #[cfg(feature = "jwt")] {
     /// # use tenancy_core::{JwtAlgorithm, JwtError, JwtVerifier};
     /// # use jsonwebtoken::{encode, EncodingKey, Header};
     /// # let secret = b"a-secret-of-at-least-32-bytes!!!";
@@ -211,6 +222,7 @@ impl VerifiedClaims {
     /// assert_eq!(claims.str_claim("tenant")?, "acme");
     /// assert_eq!(claims.str_claim("org"), Err(JwtError::InvalidClaim("org".into())));
     /// assert_eq!(claims.str_claim("email"), Err(JwtError::MissingClaim("email".into())));
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn str_claim(&self, name: &str) -> Result<&str, JwtError> {
@@ -225,6 +237,7 @@ impl VerifiedClaims {
     /// All claims.
     ///
     /// ```
+    /// # #[cfg(feature = "jwt")] {
     /// # use tenancy_core::{JwtAlgorithm, JwtVerifier};
     /// # use jsonwebtoken::{encode, EncodingKey, Header};
     /// # let secret = b"a-secret-of-at-least-32-bytes!!!";
@@ -237,6 +250,7 @@ impl VerifiedClaims {
     /// let mut names: Vec<&str> = claims.as_map().keys().map(String::as_str).collect();
     /// names.sort();
     /// assert_eq!(names, ["exp", "sub", "tenant"]);
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn as_map(&self) -> &serde_json::Map<String, serde_json::Value> {

@@ -81,6 +81,7 @@ impl Principal {
 /// Why authentication failed.
 ///
 /// ```
+/// # #[cfg(feature = "jwt")] {
 /// use std::sync::Arc;
 /// use http::{HeaderMap, StatusCode};
 /// use tenancy_core::{AuthenticateError, Authenticator, BearerJwtAuthenticator, JwtAlgorithm,
@@ -93,6 +94,7 @@ impl Principal {
 /// assert!(matches!(err, AuthenticateError::InvalidToken(JwtError::Malformed)));
 /// assert_eq!(err.to_string(), "bearer token rejected");
 /// assert_eq!(err.status(), StatusCode::UNAUTHORIZED);
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, thiserror::Error)]

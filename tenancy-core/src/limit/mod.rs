@@ -53,6 +53,7 @@ impl<'a> LimitRequest<'a> {
     /// A request for `tenant` on `plan`, made by `user` as `actor`.
     ///
     /// ```
+    /// # #[cfg(feature = "rate-limit")] {
     /// use std::num::NonZeroU32;
     /// use tenancy_core::{LimitRequest, PrincipalKind, RateLimiter, RateQuota, TenantId,
     ///     TenantRateLimiter, UserId};
@@ -61,6 +62,7 @@ impl<'a> LimitRequest<'a> {
     /// let (tenant, user) = (TenantId::new_random(), UserId::new_random());
     /// let req = LimitRequest::new(tenant, "pro", user, PrincipalKind::Job);
     /// assert!(limiter.check(&req).is_ok());
+    /// # }
     /// ```
     pub const fn new(tenant: TenantId, plan: &'a str, user: UserId, actor: PrincipalKind) -> Self {
         Self {
@@ -188,6 +190,7 @@ impl RateLimited {
     /// The bucket that refused the request.
     ///
     /// ```
+    /// # #[cfg(feature = "rate-limit")] {
     /// use std::num::NonZeroU32;
     /// use tenancy_core::{LimitKind, LimitRequest, PrincipalKind, RateLimiter, RateQuota, TenantId,
     ///     TenantRateLimiter, UserId};
@@ -201,6 +204,7 @@ impl RateLimited {
     /// let refused = limiter.check(&req).unwrap_err();
     /// // This user is over their own share; the tenant's other members are not affected.
     /// assert_eq!(refused.kind(), LimitKind::Principal);
+    /// # }
     /// ```
     pub const fn kind(&self) -> LimitKind {
         self.kind
@@ -210,6 +214,7 @@ impl RateLimited {
     /// meanwhile.
     ///
     /// ```
+    /// # #[cfg(feature = "rate-limit")] {
     /// use std::time::Duration;
     /// # use std::num::NonZeroU32;
     /// # use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
@@ -227,6 +232,7 @@ impl RateLimited {
     /// assert_eq!(refused.retry_after(), Duration::from_millis(600));
     /// clock.advance(refused.retry_after());
     /// assert!(limiter.check(&req).is_ok());
+    /// # }
     /// ```
     pub const fn retry_after(&self) -> Duration {
         self.retry_after
@@ -236,6 +242,7 @@ impl RateLimited {
     /// `Retry-After` header.
     ///
     /// ```
+    /// # #[cfg(feature = "rate-limit")] {
     /// use std::time::Duration;
     /// use http::{HeaderMap, header::RETRY_AFTER};
     /// # use std::num::NonZeroU32;
@@ -254,6 +261,7 @@ impl RateLimited {
     /// let mut headers = HeaderMap::new();
     /// headers.insert(RETRY_AFTER, refused.retry_after_secs().into());
     /// assert_eq!(headers[RETRY_AFTER], "1");
+    /// # }
     /// ```
     pub const fn retry_after_secs(&self) -> u64 {
         let secs = self.retry_after.as_secs();
@@ -267,6 +275,7 @@ impl RateLimited {
     /// The HTTP status: 429 Too Many Requests.
     ///
     /// ```
+    /// # #[cfg(feature = "rate-limit")] {
     /// use http::{Response, StatusCode, header::RETRY_AFTER};
     /// # use std::num::NonZeroU32;
     /// # use tenancy_core::{LimitRequest, ManualClock, PrincipalKind, RateLimiter, RateQuota,
@@ -286,6 +295,7 @@ impl RateLimited {
     ///     .body(refused.to_string())?;
     /// assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     /// assert_eq!(response.body(), "rate limit of tenant exceeded");
+    /// # }
     /// # Ok::<(), http::Error>(())
     /// ```
     pub const fn status(&self) -> StatusCode {
