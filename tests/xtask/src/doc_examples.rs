@@ -165,7 +165,10 @@ impl Walker<'_> {
                 }
                 return;
             }
-            if public && !has_example(attrs) && !module_file_has_example(&self.mod_dir, &m.ident) {
+            if public
+                && !has_example(attrs)
+                && !module_file_has_example(&self.mod_dir, &m.ident, path_attr(attrs).as_deref())
+            {
                 self.push(kind, &m.ident, m.ident.to_string());
             }
             return;
@@ -245,17 +248,41 @@ fn has_example(attrs: &[Attribute]) -> bool {
     })
 }
 
-/// Whether the file of `mod name;` (in `dir`) has an example in its `//!` docs.
-fn module_file_has_example(dir: &Path, name: &syn::Ident) -> bool {
+/// The value of a `#[path = "..."]` attribute.
+fn path_attr(attrs: &[Attribute]) -> Option<String> {
+    attrs.iter().find_map(|a| match &a.meta {
+        Meta::NameValue(nv) if nv.path.is_ident("path") => match &nv.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Whether the file of `mod name;` (in `dir`, or at its `#[path]`) has an example in its `//!`
+/// docs.
+fn module_file_has_example(dir: &Path, name: &syn::Ident, path: Option<&str>) -> bool {
     let name = name.to_string();
-    [
-        dir.join(format!("{name}.rs")),
-        dir.join(&name).join("mod.rs"),
-    ]
-    .iter()
-    .filter_map(|p| std::fs::read_to_string(p).ok())
-    .filter_map(|text| syn::parse_file(&text).ok())
-    .any(|file| has_example(&file.attrs))
+    let candidates = match path {
+        // `#[path]` is relative to the declaring file's directory: `dir` for a `lib.rs` or
+        // `mod.rs`, `dir`'s parent for `a/b.rs` (whose children live in `a/b/`).
+        Some(p) => vec![
+            dir.join(p),
+            dir.parent().map_or_else(PathBuf::new, |d| d.join(p)),
+        ],
+        None => vec![
+            dir.join(format!("{name}.rs")),
+            dir.join(&name).join("mod.rs"),
+        ],
+    };
+    candidates
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|text| syn::parse_file(&text).ok())
+        .any(|file| has_example(&file.attrs))
 }
 
 #[cfg(test)]
@@ -329,6 +356,24 @@ mod tests {
             macro_rules! local { () => {} }
         "#;
         assert_eq!(names(src), ["struct Reexported", "macro m"]);
+    }
+
+    #[test]
+    fn module_files_are_read_also_through_path_attributes() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let with = "//! Docs.\n//!\n//! ```\n//! assert!(true);\n//! ```\n";
+        for (file, text) in [
+            ("a.rs", with),
+            ("renamed.rs", with),
+            ("c.rs", "//! None.\n"),
+        ] {
+            std::fs::write(dir.path().join(file), text).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let src = "pub mod a;\n#[path = \"renamed.rs\"]\npub mod b;\npub mod c;\n";
+        let found = check_source(src, Path::new("lib.rs"), dir.path())
+            .unwrap_or_else(|e| panic!("parse: {e}"));
+        let names: Vec<_> = found.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["c"]);
     }
 
     #[test]
