@@ -31,6 +31,10 @@ pub const DEFAULT_RESERVED_SLUGS: &[&str] = &[
 /// assert!(matches!(TenantSlug::parse("ab"), Err(SlugError::Length(_))));
 /// assert!(matches!(TenantSlug::parse("acme_inc"), Err(SlugError::Charset(_))));
 /// assert!(matches!(TenantSlug::parse("acme-"), Err(SlugError::Hyphen(_))));
+/// assert!(matches!(
+///     TenantSlug::parse("0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60"),
+///     Err(SlugError::IdShaped(_))
+/// ));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -47,10 +51,15 @@ pub enum SlugError {
     /// On the reserved list of the policy.
     #[error("slug `{0}` is reserved")]
     Reserved(String),
+    /// Has the form of a tenant id (a hyphenated UUID): a selector such as `X-Tenant` reads that
+    /// form as an id, so such a slug could never be selected by slug.
+    #[error("slug `{0}` has the form of a tenant id")]
+    IdShaped(String),
 }
 
 /// A validated tenant slug: a lowercase DNS label of 3 to 63 bytes, `a-z0-9-`, no leading or
-/// trailing hyphen, not on the reserved list.
+/// trailing hyphen, not on the reserved list, and not of the form of a tenant id (a hyphenated
+/// UUID), so that a selector value is never both an id and a slug.
 ///
 /// Cheap to make and to clone: slugs up to 23 bytes (nearly all of them) are stored inline, no
 /// allocation; longer ones are shared behind a reference count.
@@ -281,6 +290,9 @@ impl SlugPolicy {
         if self.is_reserved_lowercase(s) {
             return Err(SlugError::Reserved(shown()));
         }
+        if s.len() == 36 && is_id_shaped(s.as_bytes()) {
+            return Err(SlugError::IdShaped(shown()));
+        }
         // Nearly every slug fits inline: copy it without `SmolStr::new`'s general dispatch.
         Ok(TenantSlug(if s.len() <= SmolStr::INLINE_CAP {
             SmolStr::new_inline(s)
@@ -288,6 +300,16 @@ impl SlugPolicy {
             SmolStr::new(s)
         }))
     }
+}
+
+/// Whether 36 bytes of `a-z0-9-` have the form of a hyphenated UUID (`8-4-4-4-12` hex digits),
+/// the form in which selectors read a tenant id.
+fn is_id_shaped(s: &[u8]) -> bool {
+    s.len() == 36
+        && s.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// The bytes a slug may contain (`a-z`, `0-9`, `-`), as a table: one lookup per byte.
@@ -356,5 +378,38 @@ mod tests {
                 names.contains(&probe)
             );
         }
+    }
+
+    #[test]
+    fn a_slug_never_has_the_form_of_a_tenant_id() {
+        for _ in 0..200 {
+            let id = uuid::Uuid::new_v4().hyphenated().to_string();
+            assert!(
+                matches!(TenantSlug::parse(&id), Err(SlugError::IdShaped(_))),
+                "{id}"
+            );
+            assert!(
+                matches!(
+                    SlugPolicy::permissive().parse(&id),
+                    Err(SlugError::IdShaped(_))
+                ),
+                "{id}"
+            );
+        }
+        // Positive controls: 36 bytes that are not that form are ordinary slugs.
+        for s in [
+            "0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f6g", // a non-hex letter
+            "0196b4a55-c1f-7f0e-9a51-3c1d2b8e4f60", // a hyphen moved
+            "acme-corporation-eu-west-and-central", // words
+        ] {
+            assert_eq!(s.len(), 36);
+            let slug = TenantSlug::parse(s).unwrap_or_else(|e| unreachable!("{s}: {e}"));
+            assert_eq!(slug.as_str(), s);
+        }
+        // The message names the rule.
+        assert_eq!(
+            TenantSlug::parse("0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60").map_err(|e| e.to_string()),
+            Err("slug `0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60` has the form of a tenant id".into())
+        );
     }
 }

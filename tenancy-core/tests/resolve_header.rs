@@ -5,7 +5,7 @@ use http::header::HOST;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use tenancy_core::{
-    HeaderResolver, PathResolver, RequestView, ResolveError, ResolverChain, Selection,
+    HeaderResolver, PathResolver, RequestView, ResolveError, ResolverChain, Selection, SlugError,
     SubdomainResolver, TenantId, TenantKey, TenantResolver,
 };
 
@@ -78,9 +78,23 @@ fn slugs_only_refuses_ids() {
         "x-org",
         HeaderValue::from_str(&TenantId::new_random().to_string()).unwrap(),
     );
-    // A UUID has the shape of a slug (hex digits and hyphens): with `slugs_only` it is a slug.
+    // No slug has the form of a tenant id: with `slugs_only` an id is refused, not looked up.
+    let got = r.resolve(&RequestView::new("/", &h));
+    assert!(
+        matches!(got, Err(ResolveError::InvalidSlug(SlugError::IdShaped(_)))),
+        "{got:?}"
+    );
+    // Positive control: a slug still selects, and without `slugs_only` the id selects by id.
+    h.insert("x-org", HeaderValue::from_static("acme"));
     let got = r.resolve(&RequestView::new("/", &h)).unwrap().unwrap();
-    assert!(matches!(got, TenantKey::Slug(_)));
+    assert_eq!(got, TenantKey::Slug("acme".parse().unwrap()));
+    let id = TenantId::new_random();
+    h.insert("x-org", HeaderValue::from_str(&id.to_string()).unwrap());
+    let r = HeaderResolver::named("X-Org").unwrap();
+    assert_eq!(
+        r.resolve(&RequestView::new("/", &h)).unwrap(),
+        Some(TenantKey::Id(id))
+    );
     assert!(HeaderResolver::named("bad header").is_err());
 }
 

@@ -295,3 +295,38 @@ async fn cached_old_id_lookup_does_not_shadow_the_reused_slug() {
     assert_eq!(cache.get(&slug).await.unwrap().unwrap().id, new.id);
     org.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_refuses_a_slug_of_the_form_of_a_tenant_id() {
+    // `TenantSlug` cannot hold such a slug; the database refuses it too (migration 0003), even
+    // from the platform role writing SQL of its own.
+    let org = Org::new().await;
+    let platform = org.db.platform_pool(1).await.unwrap();
+    let insert = |slug: String| {
+        let platform = platform.clone();
+        async move {
+            sqlx::query("INSERT INTO tenancy.tenants (id, slug, display_name) VALUES ($1, $2, 'X')")
+                .bind(uuid::Uuid::new_v4())
+                .bind(slug)
+                .execute(&platform)
+                .await
+        }
+    };
+    let err = insert(TenantId::new_random().to_string())
+        .await
+        .unwrap_err();
+    let constraint = err
+        .as_database_error()
+        .and_then(|e| e.constraint())
+        .map(str::to_owned);
+    assert_eq!(
+        constraint.as_deref(),
+        Some("tenants_slug_not_id"),
+        "{err:?}"
+    );
+    // Positive control: an ordinary slug of the same length is accepted.
+    insert("acme-corporation-eu-west-and-central".into())
+        .await
+        .unwrap();
+    org.close().await;
+}

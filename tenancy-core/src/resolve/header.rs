@@ -10,8 +10,8 @@ use crate::{RequestView, SlugPolicy, TenantKey};
 /// The header must appear at most once (two values, also `X-Tenant: a` plus `X-Tenant: b`, are
 /// [`ResolveError::DuplicateHeader`]) and its value must be visible ASCII. The value is either a
 /// tenant id in canonical hyphenated UUID form (selects [`TenantKey::Id`]) or a slug (selects
-/// [`TenantKey::Slug`]); a UUID-shaped value is always read as an id. With
-/// [`slugs_only`](Self::slugs_only) every value is read as a slug instead. Values are not trimmed or case-folded:
+/// [`TenantKey::Slug`]); a UUID-shaped value is always read as an id (no slug has that form). Use
+/// [`slugs_only`](Self::slugs_only) to refuse ids. Values are not trimmed or case-folded:
 /// `ACME` is an error, not `acme`. An empty value is an error, not an absent header.
 ///
 /// A header only *selects* a tenant: the pipeline still requires the principal to be a member.
@@ -84,19 +84,20 @@ impl HeaderResolver {
         Self::new(HeaderName::from_static("x-tenant"))
     }
 
-    /// Reads every value as a slug: a tenant id (a UUID-shaped value) no longer selects by id, it
-    /// is looked up as a slug like any other value.
+    /// Refuses tenant ids: only slugs select. A value of the form of a tenant id (a hyphenated
+    /// UUID) is then [`ResolveError::InvalidSlug`] (no slug has that form, see
+    /// [`TenantSlug`](crate::TenantSlug)), so clients cannot select by the id.
     ///
     /// ```
     /// use http::{HeaderMap, HeaderValue};
-    /// use tenancy_core::{HeaderResolver, RequestView, TenantKey, TenantResolver};
+    /// use tenancy_core::{HeaderResolver, RequestView, ResolveError, TenantKey, TenantResolver};
     ///
     /// let mut headers = HeaderMap::new();
     /// headers.insert("x-tenant", HeaderValue::from_static("0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60"));
     /// let view = RequestView::new("/", &headers);
     /// assert!(matches!(HeaderResolver::x_tenant().resolve(&view)?, Some(TenantKey::Id(_))));
-    /// let key = HeaderResolver::x_tenant().slugs_only().resolve(&view)?;
-    /// assert!(matches!(key, Some(TenantKey::Slug(_))));
+    /// let refused = HeaderResolver::x_tenant().slugs_only().resolve(&view);
+    /// assert!(matches!(refused, Err(ResolveError::InvalidSlug(_))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]

@@ -62,13 +62,13 @@ impl JwtClaimResolver {
         }
     }
 
-    /// Reads every claim value as a slug: a tenant id (a UUID-shaped value) in the claim no longer
-    /// selects by id, it is looked up as a slug like any other value.
+    /// Refuses tenant ids: only slugs select. A claim of the form of a tenant id (a hyphenated
+    /// UUID) is then an invalid claim, [`ResolveError::InvalidToken`] (no slug has that form).
     ///
     /// ```
     /// use std::sync::Arc;
     /// use http::{HeaderMap, header::AUTHORIZATION};
-    /// use tenancy_core::{JwtAlgorithm, JwtClaimResolver, JwtVerifier, RequestView, TenantKey,
+    /// use tenancy_core::{JwtAlgorithm, JwtClaimResolver, JwtVerifier, RequestView, ResolveError,
     ///     TenantResolver};
     ///
     /// const SECRET: &[u8] = b"a-secret-of-at-least-32-bytes!!!";
@@ -79,10 +79,10 @@ impl JwtClaimResolver {
     /// #     &serde_json::json!({ "tenant": "0196b4a5-5c1f-7f0e-9a51-3c1d2b8e4f60", "exp": exp }),
     /// #     &jsonwebtoken::EncodingKey::from_secret(SECRET))?;
     /// let mut headers = HeaderMap::new();
-    /// // The token's `tenant` claim is a tenant id: it is read as a slug.
+    /// // The token's `tenant` claim is a tenant id: refused.
     /// headers.insert(AUTHORIZATION, format!("Bearer {token}").parse()?);
-    /// let key = resolver.resolve(&RequestView::new("/", &headers))?;
-    /// assert!(matches!(key, Some(TenantKey::Slug(_))));
+    /// let refused = resolver.resolve(&RequestView::new("/", &headers));
+    /// assert!(matches!(refused, Err(ResolveError::InvalidToken(_))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
