@@ -225,6 +225,7 @@ impl TenantPipeline {
     /// Sets the tenant store (for example a caching wrapper).
     ///
     /// ```
+    /// # #[cfg(feature = "cache")] {
     /// use std::sync::Arc;
     /// use tenancy_core::{CachingTenantStore, HeaderResolver, InMemoryMembershipStore,
     ///     InMemoryTenantStore, Principal, RequestView, Role, Tenant, TenantId, TenantPipeline, UserId,
@@ -246,6 +247,7 @@ impl TenantPipeline {
     /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
     /// assert!(pipeline.run(&RequestView::from_request(&req)).await.is_ok());
     /// # });
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
@@ -257,6 +259,7 @@ impl TenantPipeline {
     /// Sets the membership store.
     ///
     /// ```
+    /// # #[cfg(feature = "cache")] {
     /// use std::sync::Arc;
     /// use tenancy_core::{CachingMembershipStore, HeaderResolver, InMemoryMembershipStore,
     ///     InMemoryTenantStore, PipelineOutcome, Principal, RequestView, Role, Tenant, TenantId,
@@ -280,6 +283,7 @@ impl TenantPipeline {
     ///     other => panic!("unexpected {other:?}"),
     /// }
     /// # });
+    /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
@@ -328,6 +332,7 @@ impl TenantPipeline {
     /// [`run_now`](Self::run_now).
     ///
     /// ```
+    /// # #[cfg(feature = "rate-limit")] {
     /// use std::num::NonZeroU32;
     /// use std::sync::Arc;
     /// use tenancy_core::{InMemoryMembershipStore, InMemoryTenantStore, RateQuota, TenantPipeline,
@@ -341,6 +346,7 @@ impl TenantPipeline {
     ///     Arc::new(InMemoryMembershipStore::new()),
     /// )
     /// .with_rate_limiter(Arc::new(limiter));
+    /// # }
     /// ```
     #[must_use]
     pub fn with_rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
@@ -391,6 +397,7 @@ impl TenantPipeline {
     /// and no clone of the tenant.
     ///
     /// ```
+    /// # #[cfg(feature = "cache")] {
     /// use std::sync::Arc;
     /// use http::HeaderMap;
     /// use tenancy_core::{CachingMembershipStore, CachingTenantStore, HeaderResolver,
@@ -424,6 +431,7 @@ impl TenantPipeline {
     ///     Some(Ok(PipelineOutcome::Scoped(scope))) => assert_eq!(scope.tenant_id(), acme.id),
     ///     other => panic!("unexpected {other:?}"),
     /// }
+    /// # }
     /// ```
     pub fn run_now(&self, req: &RequestView<'_>) -> Option<Result<PipelineOutcome, PipelineError>> {
         let span = tracing::debug_span!("tenancy.pipeline", tenant_id = Empty, tenant_slug = Empty);

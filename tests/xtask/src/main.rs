@@ -158,7 +158,7 @@ enum Step {
     Clippy,
     /// Every public item of the library crates has a code example in its docs.
     DocExamples,
-    /// `cargo test --workspace --all-features`
+    /// `cargo test --workspace --all-features`, then tenancy-core with `--no-default-features`
     Test,
     /// Start PgBouncer (when installed) and rerun the isolation tests through it.
     Pgbouncer,
@@ -458,6 +458,11 @@ fn with_database(
                 cmd.args(["test", "--workspace", "--all-features"])
                     .env("DATABASE_URL", &url)
                     .env_remove(PGBOUNCER_ENV);
+                run_tests(cmd, counts)?;
+                // tenancy-core's optional parts (cache, jwt, rate-limit) are on by default: the
+                // crate, its doc examples and the tests that need none of them also work without.
+                let mut cmd = cargo();
+                cmd.args(["test", "-p", "tenancy-core", "--no-default-features"]);
                 run_tests(cmd, counts)
             })?;
         }
