@@ -535,7 +535,8 @@ impl Members {
         Ok(())
     }
 
-    /// Removes another member.
+    /// Removes another member. Given the scope's own user it is [`leave`](Self::leave) (the
+    /// rules for leaving apply, e.g. the last owner cannot go).
     ///
     /// ```no_run
     /// # async fn demo(pool: &tenancy_sqlx::TenantPool, scope: &tenancy_core::TenantScope,

@@ -120,7 +120,8 @@ impl TenantPoolOptions {
     }
 
     /// Replaces the underlying sqlx pool options (the release check is added on top; an
-    /// `after_release` hook set here is replaced).
+    /// `after_release` hook set here is replaced). Call it first: it replaces what
+    /// [`max_connections`](Self::max_connections) set before it.
     ///
     /// Give per-connection settings as startup options
     /// ([`PgConnectOptions::options`](sqlx::postgres::PgConnectOptions::options)), not with a
