@@ -302,14 +302,20 @@ async fn the_registry_refuses_a_slug_of_the_form_of_a_tenant_id() {
     // from the platform role writing SQL of its own.
     let org = Org::new().await;
     let platform = org.db.platform_pool(1).await.unwrap();
+    // In a transaction of its own: through PgBouncer (transaction pooling) bound statements
+    // work only inside one.
     let insert = |slug: String| {
         let platform = platform.clone();
         async move {
-            sqlx::query("INSERT INTO tenancy.tenants (id, slug, display_name) VALUES ($1, $2, 'X')")
-                .bind(uuid::Uuid::new_v4())
-                .bind(slug)
-                .execute(&platform)
-                .await
+            let mut tx = platform.begin().await?;
+            sqlx::query(
+                "INSERT INTO tenancy.tenants (id, slug, display_name) VALUES ($1, $2, 'X')",
+            )
+            .bind(uuid::Uuid::new_v4())
+            .bind(slug)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
         }
     };
     let err = insert(TenantId::new_random().to_string())
