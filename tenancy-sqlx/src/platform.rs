@@ -3,14 +3,15 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use tenancy_core::{PlatformScope, UserId};
 
-use crate::pool::{DEFAULT_STATEMENT_TIMEOUT, PoolError, hygienic};
+use crate::pool::{
+    DEFAULT_STATEMENT_TIMEOUT, DiscardCounts, PoolError, ReleaseCounters, with_release_check,
+};
 use crate::tx::{self, TxError, TxSettings};
 
 /// A pool of the platform role (a member of `tenancy_platform`, possibly `BYPASSRLS`) for
@@ -32,7 +33,7 @@ use crate::tx::{self, TxError, TxSettings};
 pub struct PlatformPool {
     pool: PgPool,
     settings: TxSettings,
-    discarded: Arc<AtomicU64>,
+    counters: Arc<ReleaseCounters>,
 }
 
 impl PlatformPool {
@@ -70,8 +71,8 @@ impl PlatformPool {
         pool: PgPoolOptions,
         options: PgConnectOptions,
     ) -> Result<Self, PoolError> {
-        let discarded = Arc::new(AtomicU64::new(0));
-        let pool = hygienic(pool, Arc::clone(&discarded))
+        let counters = Arc::new(ReleaseCounters::default());
+        let pool = with_release_check(pool, Arc::clone(&counters))
             .connect_with(options)
             .await
             .map_err(PoolError::Connect)?;
@@ -80,7 +81,7 @@ impl PlatformPool {
             settings: TxSettings {
                 statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
             },
-            discarded,
+            counters,
         })
     }
 
@@ -154,7 +155,39 @@ impl PlatformPool {
     /// # }
     /// ```
     pub fn discarded_connections(&self) -> u64 {
-        self.discarded.load(Ordering::Relaxed)
+        self.counters.total()
+    }
+
+    /// How many connections the release check has closed since the pool started, per
+    /// [`DiscardReason`](crate::DiscardReason) (as [`TenantPool::discard_counts`](crate::TenantPool::discard_counts)).
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &tenancy_sqlx::PlatformPool) {
+    /// use tenancy_sqlx::DiscardReason;
+    /// let counts = pool.discard_counts();
+    /// assert_eq!(counts.total(), pool.discarded_connections());
+    /// if counts.get(DiscardReason::SessionSetting) > 0 {
+    ///     eprintln!("a platform job left a session-level SET behind: {counts:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn discard_counts(&self) -> DiscardCounts {
+        self.counters.snapshot()
+    }
+
+    /// The per-transaction `statement_timeout` (`None` when disabled).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), tenancy_sqlx::PoolError> {
+    /// use std::time::Duration;
+    /// let pool = tenancy_sqlx::PlatformPool::connect("postgres://platform@localhost/saas").await?;
+    /// assert_eq!(pool.statement_timeout(), Some(tenancy_sqlx::DEFAULT_STATEMENT_TIMEOUT));
+    /// let pool = pool.with_statement_timeout(Some(Duration::from_secs(300)));
+    /// assert_eq!(pool.statement_timeout(), Some(Duration::from_secs(300)));
+    /// # Ok(()) }
+    /// ```
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.settings.statement_timeout
     }
 
     /// Closes every connection.
@@ -174,6 +207,7 @@ impl fmt::Debug for PlatformPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PlatformPool")
             .field("statement_timeout", &self.settings.statement_timeout)
+            .field("discarded", &self.counters.snapshot())
             .finish_non_exhaustive()
     }
 }

@@ -15,9 +15,9 @@ use crate::tx::{self, TenantTx, TxError, TxSettings};
 
 mod hygiene;
 
-pub(crate) use hygiene::hygienic;
+use hygiene::connection_state;
 pub use hygiene::{ConnectionState, DiscardCounts, DiscardReason};
-use hygiene::{ReleaseCounters, connection_state, with_release_check};
+pub(crate) use hygiene::{ReleaseCounters, with_release_check};
 
 /// Default per-transaction `statement_timeout`.
 ///

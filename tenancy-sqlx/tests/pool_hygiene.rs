@@ -566,3 +566,55 @@ async fn a_clean_connection_is_reused() {
     pool.close().await;
     fx.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_pool_runs_the_same_release_check_and_counts_reasons() {
+    use tenancy_core::{InMemoryPlatformAdmins, UserId, authorize_platform};
+    use tenancy_sqlx::PlatformPool;
+
+    let fx = Fixture::new().await;
+    let admins = InMemoryPlatformAdmins::new();
+    let admin_id = UserId::new_random();
+    admins.insert(admin_id);
+    let admin = authorize_platform(&admins, admin_id).await.unwrap();
+    let pool = PlatformPool::connect_with(
+        sqlx::postgres::PgPoolOptions::new().max_connections(1),
+        fx.db.platform_connect_options().unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        pool.statement_timeout(),
+        Some(tenancy_sqlx::DEFAULT_STATEMENT_TIMEOUT)
+    );
+
+    // Positive control first: a clean platform transaction keeps its connection (the second
+    // `begin` waits for the release check of the first: there is one connection).
+    let tx = pool.begin(&admin).await.unwrap();
+    tx.commit().await.unwrap();
+    let tx = pool.begin(&admin).await.unwrap();
+    assert_eq!(pool.discarded_connections(), 0);
+    tx.commit().await.unwrap();
+
+    // A session-level SET outlives the transaction: the connection is closed, with its reason.
+    let mut tx = pool.begin(&admin).await.unwrap();
+    sqlx::query("SET lock_timeout = '1s'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // One connection: this waits for the release check of the one before.
+    let mut tx = pool.begin(&admin).await.unwrap();
+    let lock_timeout: String = sqlx::query_scalar("SHOW lock_timeout")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(lock_timeout, "0", "the next borrower got the old session");
+    tx.rollback().await.unwrap();
+    let counts = pool.discard_counts();
+    assert_eq!(pool.discarded_connections(), 1);
+    assert_eq!(counts.total(), 1);
+    assert_eq!(counts.get(DiscardReason::SessionSetting), 1, "{counts:?}");
+    pool.close().await;
+    fx.close().await;
+}

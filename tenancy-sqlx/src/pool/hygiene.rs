@@ -278,19 +278,11 @@ impl fmt::Debug for DiscardCounts {
 /// The counters behind [`DiscardCounts`], shared by a pool and its release hook.
 #[derive(Debug, Default)]
 pub(crate) struct ReleaseCounters {
-    total: Arc<AtomicU64>,
+    total: AtomicU64,
     by_reason: [AtomicU64; DiscardReason::ALL.len()],
 }
 
 impl ReleaseCounters {
-    /// Counters whose total is `total` (shared with a pool that only reports the total).
-    fn sharing_total(total: Arc<AtomicU64>) -> Self {
-        Self {
-            total,
-            by_reason: Default::default(),
-        }
-    }
-
     fn count(&self, reasons: &[DiscardReason]) {
         self.total.fetch_add(1, Ordering::Relaxed);
         for r in reasons {
@@ -463,12 +455,6 @@ pub(crate) async fn connection_state(
 ) -> Result<ConnectionState, sqlx::Error> {
     let row = sqlx::raw_sql(HYGIENE_SQL).fetch_one(conn).await?;
     ConnectionState::from_row(&row)
-}
-
-/// Builds pool options with the release check installed; `discarded` counts closed connections
-/// (the total only, for pools that do not report reasons).
-pub(crate) fn hygienic(options: PgPoolOptions, discarded: Arc<AtomicU64>) -> PgPoolOptions {
-    with_release_check(options, Arc::new(ReleaseCounters::sharing_total(discarded)))
 }
 
 /// Builds pool options with the release check installed, counting closed connections per reason.
