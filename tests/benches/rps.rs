@@ -21,7 +21,9 @@
 //!   extensions, and the inner future run inside `in_scope`. The distance between it and the
 //!   real layer is the price of the pipeline's steps (resolve, authenticate, look up, mint);
 //! * `actix bare` and `actix middleware, API key`: the same handler and configuration on
-//!   actix-web (`HttpServer`, one worker).
+//!   actix-web (`HttpServer`, one worker);
+//! * `axum bare, 2nd instance`: calibration of the method itself, the bare server against
+//!   another instance of the very same server (same code): it should read 1.000.
 //!
 //! Every server gets exactly the same request bytes (the API key and the bearer token are sent to
 //! all of them), so the only difference is the layer. The client is a minimal HTTP/1.1 keep-alive
@@ -30,9 +32,12 @@
 //!
 //! How the noise of a shared machine is kept out of the ratios: a virtual machine's speed drifts
 //! by tens of percent over seconds, so every layered server is measured in *pairs* of adjacent
-//! short windows (`WINDOW` requests each, tens of milliseconds) with its framework's bare server,
-//! the order within a pair alternating; the pairs of the different layered servers take turns,
-//! round after round. The report gives, per layered server, the median of its per-pair ratios
+//! short windows (`WINDOW` requests each, tens of milliseconds) with a bare server of its
+//! framework, the order within a pair alternating; the pairs of the different layered servers
+//! take turns, round after round. Each layered server has a bare twin of its own, so both sides
+//! of a pair run equally often: with one bare server shared by every pair, the bare server ran
+//! in every pair and stayed warm in the caches while each layered server waited for its turn,
+//! and a second instance of the bare server itself read 0.95 against it. The report gives, per layered server, the median of its per-pair ratios
 //! with the interquartile range, and the ratio of the totals of its pairs. The server's CPU time
 //! per request (all server threads, user and kernel, from `/proc/<pid>/task/<tid>/schedstat`) is
 //! reported the same way: time the server did not get does not count in it. The no-op layer is
@@ -45,7 +50,7 @@
 //! `RPS_ROUNDS` (default 40), `RPS_PIN=1` pins the server threads to CPU 0 and the client to
 //! CPU 1 (Linux), `RPS_ONLY=<name>` (one server alone, no report: for instruction counts under
 //! `valgrind --tool=callgrind`; names: bare, api, around, jwt, noop, floor, actix-bare,
-//! actix-api).
+//! actix-api, bare2).
 //! Every response must be `200` with body `ok`; anything else is counted and the bench exits
 //! non-zero.
 #![allow(
@@ -474,7 +479,7 @@ fn main() {
 
     // `with_state(())` turns the handlers into routes once (as `axum::serve` does for a router).
     let bare = Router::new().route("/", get(handler)).with_state(());
-    let configs: [(&'static str, &'static str, usize); 8] = [
+    let configs: [(&'static str, &'static str, usize); 9] = [
         ("bare", "axum bare", 0),
         ("api", "axum layer, API key", 0),
         ("around", "axum around, API key", 0),
@@ -483,6 +488,7 @@ fn main() {
         ("floor", "axum around, scope only", 0),
         ("actix-bare", "actix bare", 6),
         ("actix-api", "actix middleware, API key", 6),
+        ("bare2", "axum bare, 2nd instance", 0),
     ];
     // The handler's route with the layer added by `Router::layer`.
     let route_layered = |pipeline: &Arc<TenantPipeline>| {
@@ -492,55 +498,68 @@ fn main() {
             .with_state(())
     };
     let wanted = |key: &str| only.as_deref().is_none_or(|o| o == key);
-    let mut servers = Vec::new();
+    // Starts the server of config `i`.
+    let start = |i: usize| match i {
+        0 | 8 => serve_axum(&server_rt, bare.clone()),
+        1 => serve_axum(&server_rt, route_layered(&api_pipeline)),
+        2 => serve_axum(
+            &server_rt,
+            TenancyLayer::new(api_pipeline.clone()).layer(bare.clone()),
+        ),
+        3 => serve_axum(&server_rt, route_layered(&jwt_pipeline)),
+        4 => serve_axum(
+            &server_rt,
+            tower::util::MapRequestLayer::new(|req: axum::extract::Request| req)
+                .layer(bare.clone()),
+        ),
+        5 => serve_axum(
+            &server_rt,
+            ScopeOnly {
+                inner: bare.clone(),
+                scope: minted_scope(&server_rt, &api_pipeline),
+            },
+        ),
+        6 => serve_actix!(threads, || {
+            actix_web::App::new().route("/", actix_web::web::get().to(actix_handler))
+        }),
+        _ => serve_actix!(threads, {
+            let pipeline = api_pipeline.clone();
+            move || {
+                actix_web::App::new()
+                    .wrap(TenancyMiddleware::new(pipeline.clone()))
+                    .route("/", actix_web::web::get().to(actix_handler))
+            }
+        }),
+    };
+    // (name, index of its baseline in `servers` — itself for a bare server —, address). Every
+    // layered server gets a bare twin of its own, measured exactly as often: a bare server
+    // shared by every pair would run in every pair and stay warm in the caches while each layered
+    // server waits its turn (a second bare instance read 0.95 against a shared one).
+    let mut servers: Vec<(&'static str, usize, SocketAddr)> = Vec::new();
     for (i, (key, name, baseline)) in configs.iter().copied().enumerate() {
         if !wanted(key) {
             continue;
         }
-        let addr = match i {
-            0 => serve_axum(&server_rt, bare.clone()),
-            1 => serve_axum(&server_rt, route_layered(&api_pipeline)),
-            2 => serve_axum(
-                &server_rt,
-                TenancyLayer::new(api_pipeline.clone()).layer(bare.clone()),
-            ),
-            3 => serve_axum(&server_rt, route_layered(&jwt_pipeline)),
-            4 => serve_axum(
-                &server_rt,
-                tower::util::MapRequestLayer::new(|req: axum::extract::Request| req)
-                    .layer(bare.clone()),
-            ),
-            5 => serve_axum(
-                &server_rt,
-                ScopeOnly {
-                    inner: bare.clone(),
-                    scope: minted_scope(&server_rt, &api_pipeline),
-                },
-            ),
-            6 => serve_actix!(threads, || {
-                actix_web::App::new().route("/", actix_web::web::get().to(actix_handler))
-            }),
-            _ => serve_actix!(threads, {
-                let pipeline = api_pipeline.clone();
-                move || {
-                    actix_web::App::new()
-                        .wrap(TenancyMiddleware::new(pipeline.clone()))
-                        .route("/", actix_web::web::get().to(actix_handler))
-                }
-            }),
-        };
-        servers.push((name, baseline, addr));
+        if only.is_some() {
+            // One server alone, its own baseline.
+            servers.push((name, 0, start(i)));
+            continue;
+        }
+        if baseline == i {
+            // Bare servers are started as the twins of the layered ones.
+            continue;
+        }
+        servers.push((configs[baseline].1, servers.len(), start(baseline)));
+        servers.push((name, servers.len() - 1, start(i)));
     }
     assert!(
         !servers.is_empty(),
-        "RPS_ONLY: expected bare, api, around, jwt, noop, floor, actix-bare or actix-api"
+        "RPS_ONLY: expected bare, api, around, jwt, noop, floor, actix-bare, actix-api or bare2"
     );
 
     client_rt.block_on(async {
         let mut targets = Vec::new();
         for (name, baseline, addr) in servers {
-            // With one server alone, it is its own baseline.
-            let baseline = if only.is_some() { 0 } else { baseline };
             targets.push(Target::connect(name, baseline, addr, conns, &token).await);
         }
         // Warm-up: fills the caches, the kernel's buffers and the allocator.
@@ -581,21 +600,27 @@ fn main() {
 
         println!(
             "HTTP/1.1 keep-alive over loopback: {conns} connections per server; {rounds} rounds, \
-             each measuring every layered server against its framework's bare server in two \
-             adjacent windows of {window} requests (alternating order); one server thread, one \
-             client thread{}",
+             each measuring every layered server against a bare twin of its own in two adjacent \
+             windows of {window} requests (alternating order); one server thread, one client \
+             thread{}",
             if pin { ", pinned to CPUs 0 and 1" } else { "" }
         );
         println!(
             "{:<27} {:>8}  {:>29}  {:>10}  {:>29}",
             "", "req/s", "throughput ratio", "server CPU", "CPU ratio (bare / this)"
         );
+        let mut bare_rows: Vec<&str> = Vec::new();
         for (i, t) in targets.iter().enumerate() {
             if t.baseline == i {
+                // One row per framework: the bare halves of all its pairs, over every twin.
+                if bare_rows.contains(&t.name) {
+                    continue;
+                }
+                bare_rows.push(t.name);
                 let (rps, cpu) = totals(
                     targets
                         .iter()
-                        .filter(|l| l.baseline == i)
+                        .filter(|l| targets[l.baseline].name == t.name)
                         .flat_map(|l| l.pairs.iter().map(|(_, b)| b)),
                 );
                 println!("{:<27} {rps:>8.0}  {:>29}  {cpu:>7.0} ns", t.name, "");
@@ -617,7 +642,7 @@ fn main() {
             );
         }
         println!(
-            "ratios: median of the per-pair ratios against the same framework's bare server \
+            "ratios: median of the per-pair ratios against the layered server's bare twin \
              [interquartile range], then the ratio of the totals of those pairs; server CPU: \
              nanoseconds on CPU per request, all server threads, user and kernel"
         );
