@@ -290,7 +290,7 @@ impl SlugPolicy {
         if self.is_reserved_lowercase(s) {
             return Err(SlugError::Reserved(shown()));
         }
-        if s.len() == 36 && is_id_shaped(s.as_bytes()) {
+        if is_id_shaped(s.as_bytes()) {
             return Err(SlugError::IdShaped(shown()));
         }
         // Nearly every slug fits inline: copy it without `SmolStr::new`'s general dispatch.
