@@ -37,12 +37,13 @@
 //! take turns, round after round. Each layered server has a bare twin of its own, so both sides
 //! of a pair run equally often: with one bare server shared by every pair, the bare server ran
 //! in every pair and stayed warm in the caches while each layered server waited for its turn,
-//! and a second instance of the bare server itself read 0.95 against it. The report gives, per layered server, the median of its per-pair ratios
-//! with the interquartile range, and the ratio of the totals of its pairs. The server's CPU time
-//! per request (all server threads, user and kernel, from `/proc/<pid>/task/<tid>/schedstat`) is
-//! reported the same way: time the server did not get does not count in it. The no-op layer is
-//! the calibration: its ratio shows how far from 1.000 the method reads when both sides do the
-//! same work.
+//! and a second instance of the bare server itself read 0.95 against it. The report gives, per
+//! layered server, the median of its per-pair ratios with the interquartile range, and the ratio
+//! of the totals of its pairs. The server's CPU time per request (all server threads, user and
+//! kernel, from `/proc/<pid>/task/<tid>/schedstat`) is reported the same way: time the server did
+//! not get does not count in it. The no-op layer and the second bare instance are the
+//! calibration: their ratios show how far from 1.000 the method reads when both sides do the same
+//! work.
 //!
 //! The servers run on one thread each (axum: a one-worker tokio runtime; actix: one worker), the
 //! client on another thread, so a 2-core machine gives each side one core. Settings
@@ -531,10 +532,8 @@ fn main() {
             }
         }),
     };
-    // (name, index of its baseline in `servers` — itself for a bare server —, address). Every
-    // layered server gets a bare twin of its own, measured exactly as often: a bare server
-    // shared by every pair would run in every pair and stay warm in the caches while each layered
-    // server waits its turn (a second bare instance read 0.95 against a shared one).
+    // (name, index of its baseline in `servers` — itself for a bare server —, address); every
+    // layered server right after its bare twin (see the module docs for why twins).
     let mut servers: Vec<(&'static str, usize, SocketAddr)> = Vec::new();
     for (i, (key, name, baseline)) in configs.iter().copied().enumerate() {
         if !wanted(key) {
